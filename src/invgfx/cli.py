@@ -1,0 +1,86 @@
+"""The one `invgfx` command.
+
+Every subpackage that has a `cli` module plugs its subcommands in through
+`register(subparsers)`; each subcommand sets `func(args) -> int | None`.
+Options every command shares (`--device`, `--seed`, `--debug`) live on the top parser.
+Heavy imports belong inside the command functions so that `invgfx --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import invgfx
+from invgfx import InvgfxError
+
+EPILOG = """examples:
+  invgfx demo --out demo_out                 render the procedural scene library (PNG + MP4)
+  invgfx scenes list                         the procedural objects and their parameters
+  invgfx scenes make plant --out plant.ply   write a procedural object as a 3DGS PLY
+  invgfx render plant.ply --out plant.mp4 --orbit
+run `invgfx COMMAND --help` for the options of each command."""
+
+
+def _command_modules() -> list[str]:
+    """`invgfx.<pkg>.cli` for every subpackage that has one, in name order."""
+    names = []
+    for info in pkgutil.iter_modules(invgfx.__path__):
+        if info.ispkg and importlib.util.find_spec(f"invgfx.{info.name}.cli") is not None:
+            names.append(f"invgfx.{info.name}.cli")
+    return sorted(names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="invgfx",
+        description="Learn the hidden parameters behind 3D content: physical properties of "
+        "Gaussian objects (DreamPhysics), disentangled graphics codes (DC-IGN) and the rules "
+        "of procedural content.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"invgfx {invgfx.__version__}")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same result on the same device (default: 0)")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _command_modules():
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        _check_device(args.device)
+        return int(args.func(args) or 0)
+    except InvgfxError as err:
+        if args.debug:
+            raise
+        print(f"invgfx: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("invgfx: interrupted", file=sys.stderr)
+        return 130
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise InvgfxError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvgfxError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+from invgfx import InvgfxError
+
+
+class SceneError(InvgfxError):
+    """Unknown procedural object, or a parameter it does not take."""

@@ -1,0 +1,5 @@
+from invgfx import InvgfxError
+
+
+class SplatError(InvgfxError):
+    """Bad Gaussian scenes, cameras, files or render arguments."""
