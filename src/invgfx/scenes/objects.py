@@ -17,7 +17,7 @@ from invgfx.scenes.primitives import (
     rotation_z, sample_box, sample_cylinder, sample_ellipsoid, sample_tube, solid_cloud, spacing_for,
 )
 from invgfx.splat.cloud import GaussianCloud
-from invgfx.splat.geometry import axis_angle_to_rotmat
+from invgfx.splat.geometry import axis_angle_to_rotmat, rotmat_to_quat
 
 
 @dataclass
@@ -38,12 +38,12 @@ class ProceduralObject:
         return self.parts == self.part_names.index(name)
 
 
-def _assemble(pieces: list[tuple[Tensor, Tensor, int]], part_names: tuple[str, ...], h: float, params: dict) -> ProceduralObject:
-    """pieces: (points (M, 3), colours (M, 3), part index) -> one object."""
-    points = torch.cat([p for p, _, _ in pieces])
-    colors = torch.cat([c for _, c, _ in pieces])
-    parts = torch.cat([torch.full((len(p),), k, dtype=torch.long) for p, _, k in pieces])
-    return ProceduralObject(solid_cloud(points, colors, h), parts, part_names, params)
+def _assemble(pieces: list[tuple], part_names: tuple[str, ...], h: float, params: dict) -> ProceduralObject:
+    """pieces: (points (M, 3), colours (M, 3), part index[, GaussianCloud of the piece]) -> one object.
+    Pieces without their own cloud become isotropic Gaussians of spacing h."""
+    clouds = [piece[3] if len(piece) > 3 else solid_cloud(piece[0], piece[1], h) for piece in pieces]
+    parts = torch.cat([torch.full((len(piece[0]),), piece[2], dtype=torch.long) for piece in pieces])
+    return ProceduralObject(GaussianCloud.cat(clouds), parts, part_names, params)
 
 
 def _shade(base, n: int, generator: torch.Generator, variation: float = 0.06) -> Tensor:
@@ -78,7 +78,7 @@ def box(seed: int = 0, size=(0.6, 0.6, 0.6), n_gaussians: int = 20000, checker: 
     return _assemble([(pts, col, 0)], ("box",), h, dict(seed=seed, size=size, n_gaussians=n_gaussians, checker=checker))
 
 
-def plant(seed: int = 0, height: float = 1.0, n_leaves: int = 7, leaf_length: float = 0.22,
+def plant(seed: int = 0, height: float = 1.0, n_leaves: int = 8, leaf_length: float = 0.34,
           n_gaussians: int = 20000) -> ProceduralObject:
     """A potted plant: a terracotta pot (part 'pot', z in [0, 0.2 height]), a gently curved stem
     ('stem') and `n_leaves` leaves ('leaves') spiralling up the stem, tilted upwards."""
@@ -91,7 +91,7 @@ def plant(seed: int = 0, height: float = 1.0, n_leaves: int = 7, leaf_length: fl
     leaf_radii = [leaf_length / 2, 0.28 * leaf_length, 0.03 * leaf_length]
     volume = (math.pi * pot_r**2 * pot_h + math.pi * stem_r**2 * (height - pot_h)
               + n_leaves * 4 / 3 * math.pi * leaf_radii[0] * leaf_radii[1] * leaf_radii[2])
-    h = min(spacing_for(volume, n_gaussians), leaf_radii[2] * 2)
+    h = spacing_for(volume, n_gaussians)
 
     pot = sample_cylinder(pot_r, pot_h, h, g)
     pot_col = _shade((0.72, 0.36, 0.2), len(pot), g)
@@ -102,11 +102,17 @@ def plant(seed: int = 0, height: float = 1.0, n_leaves: int = 7, leaf_length: fl
     for i in range(n_leaves):
         t = 0.35 + 0.6 * (i + 0.5) / n_leaves  # position along the stem
         attach = torch.cat([lean * t**2, torch.tensor([pot_h + (height - pot_h) * t])])
-        leaf = sample_ellipsoid(leaf_radii, h, g) + torch.tensor([leaf_radii[0], 0.0, 0.0])
+        # A leaf is one layer of Gaussians flattened along its normal (thinner than the spacing).
+        leaf = sample_ellipsoid(leaf_radii[:2] + [h], h, g) * torch.tensor([1.0, 1.0, 0.0])
+        leaf = leaf + torch.tensor([leaf_radii[0], 0.0, 0.0])
         tilt = axis_angle_to_rotmat([0.0, 1.0, 0.0], -0.5 + 0.2 * float(torch.rand(1, generator=g)))
-        leaf = leaf @ (rotation_z(i * golden + float(torch.rand(1, generator=g))) @ tilt).T + attach
+        R = rotation_z(i * golden + float(torch.rand(1, generator=g))) @ tilt
+        leaf = leaf @ R.T + attach
         green = (0.15 + 0.1 * float(torch.rand(1, generator=g)), 0.55 + 0.2 * float(torch.rand(1, generator=g)), 0.15)
-        pieces.append((leaf, _shade(green, len(leaf), g), 2))
+        colors = _shade(green, len(leaf), g)
+        scales = torch.tensor([0.5 * h, 0.5 * h, min(0.5 * h, leaf_radii[2])]).expand(len(leaf), 3)
+        flat = GaussianCloud.from_activated(leaf, scales, colors, 0.95, quats=rotmat_to_quat(R).expand(len(leaf), 4))
+        pieces.append((leaf, colors, 2, flat))
     return _assemble(pieces, ("pot", "stem", "leaves"), h,
                      dict(seed=seed, height=height, n_leaves=n_leaves, leaf_length=leaf_length, n_gaussians=n_gaussians))
 

@@ -120,8 +120,9 @@ def _tile_pairs(means2d: Tensor, extents: Tensor, width: int, height: int, tile:
     tile_x = tx0[gauss] + local % nx[gauss]
     tile_y = ty0[gauss] + local // nx[gauss]
     tile_id = tile_y * n_tx + tile_x
-    tile_id, order = torch.sort(tile_id, stable=True)
-    return gauss[order], tile_id
+    # int32 keys: torch sorts them several times faster than int64 on the CPU.
+    tile_id, order = torch.sort(tile_id.int(), stable=True)
+    return gauss[order], tile_id.long()
 
 
 def _segment_starts(keys: Tensor) -> Tensor:
@@ -185,6 +186,85 @@ class _Composite(torch.autograd.Function):
         return grad_alpha, grad_feat, None, None
 
 
+@torch.no_grad()
+def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, gauss: Tensor, tile_id: Tensor,
+                          width: int, height: int, tile: int, first_chunk: int = 32) -> tuple[Tensor, Tensor]:
+    """The (pixel, Gaussian) entries that contribute to the image, grouped by pixel, nearest first.
+
+    gauss/tile_id: (P,) pairs sorted by tile, then depth. Pixels are indexed in the image padded
+    to whole tiles (width n_tx * tile). Like a GPU tile rasteriser, each tile walks its depth-
+    sorted list in chunks (32, 64, 128, ... pairs) and stops once all its pixels are saturated
+    (transmittance below 1e-4), so a solid object costs what its front layers cost, not its volume.
+    Returns (pixel index (M,), Gaussian index (M,)).
+    """
+    device = means2d.device
+    n_tx, n_ty = (width + tile - 1) // tile, (height + tile - 1) // tile
+    n_tiles, wp = n_tx * n_ty, n_tx * tile
+    counts = torch.bincount(tile_id, minlength=n_tiles)
+    starts = torch.cumsum(counts, 0) - counts
+    ly, lx = torch.meshgrid(torch.arange(tile, device=device), torch.arange(tile, device=device), indexing="ij")
+    lx, ly = lx.reshape(-1, 1), ly.reshape(-1, 1)
+    px_all, py_all = torch.meshgrid(torch.arange(wp, device=device), torch.arange(n_ty * tile, device=device), indexing="xy")
+    # Running log-transmittance per padded pixel; padding pixels count as saturated from the start.
+    log_t = torch.zeros(n_ty * tile * wp, dtype=torch.float64, device=device)
+    done = ((px_all >= width) | (py_all >= height)).reshape(-1)
+    log_t_min = math.log(T_MIN)
+    threshold = torch.log(opacities * 255.0)  # alpha >= 1/255  <=>  power <= ln(255 o)
+    n_found = torch.zeros_like(log_t, dtype=torch.long)  # entries found so far per pixel
+    found_pix, found_pair, found_rank = [], [], []
+    begin, chunk = 0, first_chunk
+    active = counts > 0
+    while bool(active.any()):
+        # The pairs of rank [begin, begin + chunk) in every active tile, still tile-major, depth-minor.
+        take = (counts - begin).clamp(0, chunk) * active
+        tiles = torch.repeat_interleave(torch.arange(n_tiles, device=device), take)
+        rank = torch.arange(len(tiles), device=device) - (torch.cumsum(take, 0) - take)[tiles]
+        pair = starts[tiles] + begin + rank
+        g = gauss[pair]
+        # Dense (pixel-in-tile, pair) layout: along a row, pixels of one tile are contiguous.
+        px = lx + (tiles % n_tx * tile)[None]
+        py = ly + (tiles // n_tx * tile)[None]
+        pix = py * wp + px
+        m, q = means2d[g].T, conics[g].T
+        dx = px + 0.5 - m[0]
+        dy = py + 0.5 - m[1]
+        power = 0.5 * (q[0] * dx * dx + q[2] * dy * dy) + q[1] * dx * dy
+        live = (power <= threshold[g]) & ~done[pix]
+        alpha = torch.where(live, (opacities[g] * torch.exp(-power)).clamp_max(ALPHA_MAX), 0.0)
+        # Transmittance after each entry: running value + a cumulative sum within the tile's run
+        # (float32 is enough here: it only decides where a pixel saturates; the compositing
+        # itself runs in float64).
+        log_keep = torch.log1p(-alpha)
+        inclusive = torch.cumsum(log_keep, 1)
+        first_col = _segment_starts(tiles).nonzero().squeeze(1)
+        run_start = torch.cumsum(_segment_starts(tiles), 0) - 1
+        after = log_t[pix] + (inclusive - (inclusive - log_keep).index_select(1, first_col[run_start]))
+        keep = live & (after >= log_t_min)
+        kept = keep.view(-1).nonzero().squeeze(1)
+        kept_pix = pix.view(-1)[kept]
+        log_t.index_add_(0, kept_pix, log_keep.view(-1)[kept].double())
+        done[pix[live & ~keep]] = True
+        # Kept entries of one pixel are contiguous here; their rank continues the earlier chunks'.
+        run = _segment_starts(kept_pix)
+        run_first = run.nonzero().squeeze(1)
+        rank = torch.arange(len(kept_pix), device=device) - run_first[torch.cumsum(run, 0) - 1]
+        found_rank.append(rank + n_found[kept_pix])
+        n_found.index_add_(0, kept_pix, torch.ones_like(kept_pix))
+        found_pix.append(kept_pix)
+        found_pair.append(pair[kept % pix.shape[1]])
+        begin += chunk
+        chunk *= 2
+        active = (counts > begin) & ~done.reshape(n_ty, tile, n_tx, tile).all(3).all(1).reshape(-1)
+    if not found_pix:
+        return torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.long, device=device)
+    pix = torch.cat(found_pix)
+    # Counting sort: pixel-major, and within a pixel in the order found, which is depth order.
+    slot = (torch.cumsum(n_found, 0) - n_found)[pix] + torch.cat(found_rank)
+    out_pix = torch.empty_like(pix).index_copy_(0, slot, pix)
+    out_gauss = torch.empty_like(pix).index_copy_(0, slot, gauss[torch.cat(found_pair)])
+    return out_pix, out_gauss
+
+
 def rasterize(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor,
               extents: Tensor, width: int, height: int, tile_size: int = 8) -> tuple[Tensor, Tensor]:
     """Front-to-back compositing of screen-space Gaussians.
@@ -193,40 +273,24 @@ def rasterize(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tens
     depths (N,) only used to sort; extents (N, 2). Returns (H, W, C) blended features and
     (H, W) alpha = 1 - final transmittance.
     """
-    device = means2d.device
     order = torch.argsort(depths)
     gauss, tile_id = _tile_pairs(means2d.detach()[order], extents[order], width, height, tile_size)
     gauss = order[gauss]  # pairs sorted by tile, then depth, indexing the caller's Gaussians
-    n_tx = (width + tile_size - 1) // tile_size
-    with torch.no_grad():
-        # Which pixels of each pair's tile the Gaussian reaches (alpha >= 1/255 <=> power <= ln(255 o)),
-        # laid out (pixel-in-tile, pair): flattened, entries of one pixel are then contiguous and
-        # nearest first, which is the order compositing needs.
-        ly, lx = torch.meshgrid(torch.arange(tile_size, device=device), torch.arange(tile_size, device=device), indexing="ij")
-        px = lx.reshape(-1, 1) + (tile_id % n_tx * tile_size)[None]  # (T^2, P)
-        py = ly.reshape(-1, 1) + (tile_id // n_tx * tile_size)[None]
-        m, q = means2d[gauss].T, conics[gauss].T
-        dx = px + 0.5 - m[0]
-        dy = py + 0.5 - m[1]
-        power = 0.5 * (q[0] * dx * dx + q[2] * dy * dy) + q[1] * dx * dy
-        live = power <= torch.log(opacities[gauss] * 255.0)
-        if width % tile_size or height % tile_size:
-            live &= (px < width) & (py < height)
-        flat = live.view(-1).nonzero().squeeze(1)
-        slot, pair = flat // live.shape[1], flat % live.shape[1]
-        px = lx.reshape(-1)[slot] + (tile_id % n_tx * tile_size)[pair]
-        py = ly.reshape(-1)[slot] + (tile_id // n_tx * tile_size)[pair]
-        del dx, dy, power, live, flat, slot
+    pix, g = _contributing_entries(means2d.detach(), conics.detach(), opacities.detach(), gauss, tile_id, width, height,
+                                   tile_size)
+    n_tx, n_ty = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
+    wp = n_tx * tile_size
     # One gather of everything per entry, so the backward is one index_add.
-    per = torch.cat([means2d, conics, opacities[:, None], features], 1).index_select(0, gauss[pair])
+    per = torch.cat([means2d, conics, opacities[:, None], features], 1).index_select(0, g)
     geometry, feat = torch.split(per, [6, features.shape[1]], 1)
     mx, my, qa, qb, qc, opac = geometry.unbind(1)  # unbind: one backward op, not six zero-filled copies
-    dx = px + 0.5 - mx
-    dy = py + 0.5 - my
+    dx = (pix % wp).to(mx.dtype) + 0.5 - mx
+    dy = (pix // wp).to(my.dtype) + 0.5 - my
     power = 0.5 * (qa * dx * dx + qc * dy * dy) + qb * dx * dy
     alpha = (opac * torch.exp(-power)).clamp_max(ALPHA_MAX)
-    out, acc = _Composite.apply(alpha, feat, py * width + px, width * height)
-    return out.reshape(height, width, -1), acc.reshape(height, width)
+    out, acc = _Composite.apply(alpha, feat, pix, wp * n_ty * tile_size)
+    out = out.reshape(n_ty * tile_size, wp, -1)[:height, :width]
+    return out, acc.reshape(n_ty * tile_size, wp)[:height, :width]
 
 
 def render_gaussians(means: Tensor, opacities: Tensor, colors: Tensor, viewmat: Tensor, K: Tensor,

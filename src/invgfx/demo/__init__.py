@@ -1,0 +1,1 @@
+"""`invgfx demo`: the whole system on built-in procedural content, offline."""

@@ -1,0 +1,62 @@
+"""The `invgfx` command: help, render, scenes, errors without tracebacks."""
+
+
+import pytest
+import torch
+
+from invgfx.cli import main
+from invgfx.splat.io_image import read_image, read_video
+from invgfx.splat.io_ply import read_ply
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("render", "scenes"):
+        assert command in out
+
+
+def test_scene_to_ply_to_png_and_mp4(tmp_path, capsys):
+    ply = tmp_path / "ball.ply"
+    assert main(["--seed", "2", "scenes", "make", "ball", "--set", "radius=0.4", "--set", "n_gaussians=3000", "--out", str(ply)]) == 0
+    cloud = read_ply(ply)
+    assert 2000 < len(cloud) < 4000 and float(cloud.means.norm(dim=1).max()) <= 0.4
+    png = tmp_path / "ball.png"
+    assert main(["render", str(ply), "--out", str(png), "--width", "64", "--height", "48", "--background", "1,1,1"]) == 0
+    img = read_image(png)
+    assert img.shape == (3, 48, 64)
+    assert float(img[:, 0, 0].min()) > 0.98  # white background in the corner
+    assert float((img.sum(0) < 2.5).float().mean()) > 0.05  # the ball covers part of the frame
+    mp4 = tmp_path / "orbit.mp4"
+    assert main(["render", str(ply), "--out", str(mp4), "--orbit", "--frames", "6", "--width", "48", "--height", "48"]) == 0
+    assert read_video(mp4).shape == (6, 3, 48, 48)
+
+
+def test_real_layout_with_cameras_json(tmp_path):
+    """A 3DGS output folder: model/cameras.json beside model/point_cloud/iteration_7000/point_cloud.ply."""
+    from invgfx.scenes import make_scene
+    from invgfx.splat.camera import look_at, save_cameras_json
+    from invgfx.splat.io_ply import write_ply
+
+    ply = tmp_path / "model" / "point_cloud" / "iteration_7000" / "point_cloud.ply"
+    ply.parent.mkdir(parents=True)
+    write_ply(make_scene("box", n_gaussians=2000).cloud, ply)
+    save_cameras_json([look_at([0, -2.0, 0.3], [0, 0, 0.3], width=40, height=30)], tmp_path / "model" / "cameras.json")
+    out = tmp_path / "cam0.png"
+    assert main(["render", str(ply), "--out", str(out), "--camera-index", "0", "--width", "40", "--height", "30"]) == 0
+    img = read_image(out)
+    assert float(img[:, 15, 20].sum()) > 0.3  # the box is in the middle of the training view
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["render", str(tmp_path / "missing.ply"), "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert "missing.ply: no such file" in err and "Traceback" not in err
+    assert main(["render", "ball", "--out", str(tmp_path / "x.jpg")]) == 1
+    assert "use a .png, .mp4 or .gif" in capsys.readouterr().err
+    assert main(["--device", "cuda:7", "render", "ball", "--out", str(tmp_path / "x.png")]) == 1
+    assert "--device" in capsys.readouterr().err
+    assert main(["scenes", "make", "ball", "--set", "radius", "--out", str(tmp_path / "b.ply")]) == 1
+    assert "expected KEY=VALUE" in capsys.readouterr().err
