@@ -140,42 +140,52 @@ def _segment_ends(keys: Tensor) -> Tensor:
 
 
 class _Composite(torch.autograd.Function):
-    """Front-to-back compositing of (pixel, Gaussian) entries grouped by pixel, nearest first.
+    """Alpha of each (pixel, Gaussian) entry and front-to-back compositing, with an analytic backward.
 
-    Forward: w_i = alpha_i T_i (T_i = prod_{j<i} (1 - alpha_j) within the pixel, w_i = 0 once T
-    would drop below 1e-4); out_p = sum_i w_i f_i, acc_p = sum_i w_i.
-    Backward (analytic, so that no per-entry intermediates are kept for autograd):
-    d out_p / d f_i = w_i, and with s_i = g_p . f_i (+ the acc gradient),
-    dL/d alpha_i = T_i s_i - (sum_{j>i} w_j s_j) / (1 - alpha_i).
-    The products run as segmented cumulative sums of logs in float64 (a global sum minus its
-    value where each pixel's segment starts), so no padding to the longest list is needed.
+    Entries come grouped by pixel, nearest first. params (N, 6 + C) rows are
+    (mean x, mean y, conic a, b, c, opacity, C features); gauss (M,) indexes them and pix (M,)
+    are tile-major pixel ids (see `_pixel_xy`) of a grid (tiles across, tiles down, tile size).
+    Forward:
+      power_i = a dx^2 / 2 + c dy^2 / 2 + b dx dy,  alpha_i = min(0.99, o exp(-power_i)),
+      w_i = alpha_i T_i with T_i = prod_{j<i} (1 - alpha_j) (w_i = 0 once T < 1e-4),
+      out_p = sum_i w_i f_i, acc_p = sum_i w_i.
+    Backward, with s_i = g_p . f_i (+ the acc gradient):
+      dL/df_i = w_i g_p,  dL/dalpha_i = T_i s_i - (sum_{j>i} w_j s_j) / (1 - alpha_i),
+    then through alpha to the conic, mean and opacity by the chain rule. Products are segmented
+    cumulative sums of logs in float64 (a global sum minus its value where each pixel starts),
+    so no per-pixel padding is needed and autograd keeps no per-entry intermediates.
     """
 
     @staticmethod
-    def forward(ctx, alpha: Tensor, feat: Tensor, pix: Tensor, n_pixels: int):
+    def forward(ctx, params: Tensor, gauss: Tensor, pix: Tensor, grid: tuple[int, int, int]):
+        per = params.index_select(0, gauss)
+        alpha, _, _, _, _ = _entry_alpha(per, pix, grid)
+        n_pixels = grid[0] * grid[1] * grid[2] ** 2
         first = _segment_starts(pix)
         seg_id = torch.cumsum(first, 0) - 1
         log_keep = torch.log1p(-alpha).double()
         inclusive = torch.cumsum(log_keep, 0)
         exclusive = inclusive - log_keep
         base = exclusive[first][seg_id]  # running sum before each pixel's first entry
-        t_before = torch.exp(exclusive - base)
         kept = torch.exp(inclusive - base) >= T_MIN
-        t_before = (t_before * kept).to(alpha.dtype)  # zero once the pixel is saturated
+        t_before = (torch.exp(exclusive - base) * kept).to(alpha.dtype)  # zero once the pixel is saturated
         weight = alpha * t_before
+        feat = per[:, 6:]
         out = torch.zeros(n_pixels, feat.shape[1], dtype=feat.dtype, device=feat.device)
         out.index_add_(0, pix, weight[:, None] * feat)
         acc = torch.zeros(n_pixels, dtype=alpha.dtype, device=alpha.device).index_add_(0, pix, weight)
-        ctx.save_for_backward(alpha, feat, pix, t_before, seg_id)
+        ctx.save_for_backward(per, gauss, pix, t_before, seg_id)
+        ctx.grid, ctx.n_params = grid, params.shape[0]
         return out, acc
 
     @staticmethod
     def backward(ctx, grad_out: Tensor, grad_acc: Tensor):
-        alpha, feat, pix, t_before, seg_id = ctx.saved_tensors
+        per, gauss, pix, t_before, seg_id = ctx.saved_tensors
+        alpha, raw, dx, dy, gaussian = _entry_alpha(per, pix, ctx.grid)
+        feat = per[:, 6:]
         weight = alpha * t_before
         g = grad_out[pix]  # (M, C)
         s = (g * feat).sum(1) + grad_acc[pix]
-        grad_feat = weight[:, None] * g
         contrib = (weight * s).double()
         inclusive = torch.cumsum(contrib, 0)
         first = _segment_starts(seg_id)
@@ -183,7 +193,38 @@ class _Composite(torch.autograd.Function):
         seg_total = inclusive[_segment_ends(seg_id)] - seg_base
         behind = seg_total[seg_id] - (inclusive - seg_base[seg_id])  # sum_{j>i} w_j s_j
         grad_alpha = t_before * s - (behind / (1 - alpha.double())).to(alpha.dtype) * (t_before > 0)
-        return grad_alpha, grad_feat, None, None
+        grad_raw = grad_alpha * (raw < ALPHA_MAX)  # the 0.99 clamp passes no gradient
+        grad_power = -grad_raw * raw
+        qa, qb, qc = per[:, 2], per[:, 3], per[:, 4]
+        grad_per = torch.stack([
+            -(qa * dx + qb * dy) * grad_power,  # d power / d mean x = -(a dx + b dy)
+            -(qc * dy + qb * dx) * grad_power,
+            0.5 * dx * dx * grad_power,
+            dx * dy * grad_power,
+            0.5 * dy * dy * grad_power,
+            grad_raw * gaussian,
+        ], 1)
+        grad_per = torch.cat([grad_per, weight[:, None] * g], 1)
+        grad_params = torch.zeros(ctx.n_params, per.shape[1], dtype=per.dtype, device=per.device)
+        return grad_params.index_add_(0, gauss, grad_per), None, None, None
+
+
+def _entry_alpha(per: Tensor, pix: Tensor, grid: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(alpha, unclamped o exp(-power), dx, dy, exp(-power)) of each entry, all (M,);
+    grid = (tiles across, tiles down, tile size) of the tile-major pixel ids `pix`."""
+    px, py = _pixel_xy(pix, grid[0] * grid[1], grid[0], grid[2])
+    dx = px.to(per.dtype) + 0.5 - per[:, 0]
+    dy = py.to(per.dtype) + 0.5 - per[:, 1]
+    power = 0.5 * (per[:, 2] * dx * dx + per[:, 4] * dy * dy) + per[:, 3] * dx * dy
+    gaussian = torch.exp(-power)
+    raw = per[:, 5] * gaussian
+    return raw.clamp_max(ALPHA_MAX), raw, dx, dy, gaussian
+
+
+def _pixel_xy(ids: Tensor, n_tiles: int, n_tx: int, tile: int) -> tuple[Tensor, Tensor]:
+    """Pixel column and row of tile-major pixel ids (id = slot * n_tiles + tile, slot = pixel in tile)."""
+    slot, t = ids // n_tiles, ids % n_tiles
+    return t % n_tx * tile + slot % tile, t // n_tx * tile + slot // tile
 
 
 @torch.no_grad()
@@ -191,27 +232,30 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
                           width: int, height: int, tile: int, first_chunk: int = 32) -> tuple[Tensor, Tensor]:
     """The (pixel, Gaussian) entries that contribute to the image, grouped by pixel, nearest first.
 
-    gauss/tile_id: (P,) pairs sorted by tile, then depth. Pixels are indexed in the image padded
-    to whole tiles (width n_tx * tile). Like a GPU tile rasteriser, each tile walks its depth-
-    sorted list in chunks (32, 64, 128, ... pairs) and stops once all its pixels are saturated
-    (transmittance below 1e-4), so a solid object costs what its front layers cost, not its volume.
-    Returns (pixel index (M,), Gaussian index (M,)).
+    gauss/tile_id: (P,) pairs sorted by tile, then depth. Like a GPU tile rasteriser, each tile
+    walks its depth-sorted list in chunks (32, 64, 128, ... pairs) and stops once all its pixels
+    are saturated (transmittance below 1e-4), so a solid object costs what its front layers
+    cost, not its volume. Per-pixel state is laid out (pixel in tile, tile), and pixels are
+    identified by id = slot * n_tiles + tile (see `_pixel_xy`).
+    Returns (pixel id (M,), Gaussian index (M,)).
     """
-    device = means2d.device
+    device, dtype = means2d.device, means2d.dtype
     n_tx, n_ty = (width + tile - 1) // tile, (height + tile - 1) // tile
-    n_tiles, wp = n_tx * n_ty, n_tx * tile
+    n_tiles, per_tile = n_tx * n_ty, tile * tile
     counts = torch.bincount(tile_id, minlength=n_tiles)
     starts = torch.cumsum(counts, 0) - counts
-    ly, lx = torch.meshgrid(torch.arange(tile, device=device), torch.arange(tile, device=device), indexing="ij")
-    lx, ly = lx.reshape(-1, 1), ly.reshape(-1, 1)
-    px_all, py_all = torch.meshgrid(torch.arange(wp, device=device), torch.arange(n_ty * tile, device=device), indexing="xy")
-    # Running log-transmittance per padded pixel; padding pixels count as saturated from the start.
-    log_t = torch.zeros(n_ty * tile * wp, dtype=torch.float64, device=device)
-    done = ((px_all >= width) | (py_all >= height)).reshape(-1)
+    slots = torch.arange(per_tile, device=device)
+    lx = (slots % tile).to(dtype)[:, None]
+    ly = (slots // tile).to(dtype)[:, None]
+    # Running log-transmittance per pixel (float32 is enough: it only decides where a pixel
+    # saturates; the compositing itself runs in float64). Padding pixels start saturated.
+    log_t = torch.zeros(per_tile, n_tiles, dtype=dtype, device=device)
+    px_all, py_all = _pixel_xy(torch.arange(per_tile * n_tiles, device=device), n_tiles, n_tx, tile)
+    done = ((px_all >= width) | (py_all >= height)).reshape(per_tile, n_tiles)
     log_t_min = math.log(T_MIN)
     threshold = torch.log(opacities * 255.0)  # alpha >= 1/255  <=>  power <= ln(255 o)
-    n_found = torch.zeros_like(log_t, dtype=torch.long)  # entries found so far per pixel
-    found_pix, found_pair, found_rank = [], [], []
+    n_found = torch.zeros(per_tile * n_tiles, dtype=torch.long, device=device)  # entries found per pixel
+    found_ids, found_gauss, found_rank = [], [], []
     begin, chunk = 0, first_chunk
     active = counts > 0
     while bool(active.any()):
@@ -219,50 +263,42 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
         take = (counts - begin).clamp(0, chunk) * active
         tiles = torch.repeat_interleave(torch.arange(n_tiles, device=device), take)
         rank = torch.arange(len(tiles), device=device) - (torch.cumsum(take, 0) - take)[tiles]
-        pair = starts[tiles] + begin + rank
-        g = gauss[pair]
-        # Dense (pixel-in-tile, pair) layout: along a row, pixels of one tile are contiguous.
-        px = lx + (tiles % n_tx * tile)[None]
-        py = ly + (tiles // n_tx * tile)[None]
-        pix = py * wp + px
-        m, q = means2d[g].T, conics[g].T
-        dx = px + 0.5 - m[0]
-        dy = py + 0.5 - m[1]
+        g = gauss[starts[tiles] + begin + rank]
+        # Dense (pixel in tile, pair) layout: along a row, the pairs of one tile are contiguous.
+        dx = lx + ((tiles % n_tx * tile).to(dtype) + 0.5 - means2d[g, 0])[None]
+        dy = ly + ((tiles // n_tx * tile).to(dtype) + 0.5 - means2d[g, 1])[None]
+        q = conics[g].T
         power = 0.5 * (q[0] * dx * dx + q[2] * dy * dy) + q[1] * dx * dy
-        live = (power <= threshold[g]) & ~done[pix]
+        live = (power <= threshold[g]) & ~done.index_select(1, tiles)
         alpha = torch.where(live, (opacities[g] * torch.exp(-power)).clamp_max(ALPHA_MAX), 0.0)
-        # Transmittance after each entry: running value + a cumulative sum within the tile's run
-        # (float32 is enough here: it only decides where a pixel saturates; the compositing
-        # itself runs in float64).
+        # Transmittance after each entry: the pixel's running value + a cumulative sum within the tile's run.
         log_keep = torch.log1p(-alpha)
         inclusive = torch.cumsum(log_keep, 1)
-        first_col = _segment_starts(tiles).nonzero().squeeze(1)
-        run_start = torch.cumsum(_segment_starts(tiles), 0) - 1
-        after = log_t[pix] + (inclusive - (inclusive - log_keep).index_select(1, first_col[run_start]))
+        run = _segment_starts(tiles)
+        run_first = run.nonzero().squeeze(1)[torch.cumsum(run, 0) - 1]
+        after = log_t.index_select(1, tiles) + inclusive - (inclusive - log_keep).index_select(1, run_first)
         keep = live & (after >= log_t_min)
         kept = keep.view(-1).nonzero().squeeze(1)
-        kept_pix = pix.view(-1)[kept]
-        log_t.index_add_(0, kept_pix, log_keep.view(-1)[kept].double())
-        done[pix[live & ~keep]] = True
+        ids = kept // len(tiles) * n_tiles + tiles[kept % len(tiles)]
+        log_t.view(-1).index_add_(0, ids, log_keep.view(-1)[kept])
+        failed = (live & ~keep).view(-1).nonzero().squeeze(1)
+        done.view(-1)[failed // len(tiles) * n_tiles + tiles[failed % len(tiles)]] = True
         # Kept entries of one pixel are contiguous here; their rank continues the earlier chunks'.
-        run = _segment_starts(kept_pix)
-        run_first = run.nonzero().squeeze(1)
-        rank = torch.arange(len(kept_pix), device=device) - run_first[torch.cumsum(run, 0) - 1]
-        found_rank.append(rank + n_found[kept_pix])
-        n_found.index_add_(0, kept_pix, torch.ones_like(kept_pix))
-        found_pix.append(kept_pix)
-        found_pair.append(pair[kept % pix.shape[1]])
+        new_pixel = _segment_starts(ids)
+        first_of_pixel = new_pixel.nonzero().squeeze(1)[torch.cumsum(new_pixel, 0) - 1]
+        found_rank.append(torch.arange(len(ids), device=device) - first_of_pixel + n_found[ids])
+        n_found.index_add_(0, ids, torch.ones_like(ids))
+        found_ids.append(ids)
+        found_gauss.append(g[kept % len(tiles)])
         begin += chunk
         chunk *= 2
-        active = (counts > begin) & ~done.reshape(n_ty, tile, n_tx, tile).all(3).all(1).reshape(-1)
-    if not found_pix:
+        active = (counts > begin) & ~done.all(0)
+    if not found_ids:
         return torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.long, device=device)
-    pix = torch.cat(found_pix)
+    ids = torch.cat(found_ids)
     # Counting sort: pixel-major, and within a pixel in the order found, which is depth order.
-    slot = (torch.cumsum(n_found, 0) - n_found)[pix] + torch.cat(found_rank)
-    out_pix = torch.empty_like(pix).index_copy_(0, slot, pix)
-    out_gauss = torch.empty_like(pix).index_copy_(0, slot, gauss[torch.cat(found_pair)])
-    return out_pix, out_gauss
+    slot = (torch.cumsum(n_found, 0) - n_found)[ids] + torch.cat(found_rank)
+    return torch.empty_like(ids).index_copy_(0, slot, ids), torch.empty_like(ids).index_copy_(0, slot, torch.cat(found_gauss))
 
 
 def rasterize(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor,
@@ -276,21 +312,15 @@ def rasterize(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tens
     order = torch.argsort(depths)
     gauss, tile_id = _tile_pairs(means2d.detach()[order], extents[order], width, height, tile_size)
     gauss = order[gauss]  # pairs sorted by tile, then depth, indexing the caller's Gaussians
-    pix, g = _contributing_entries(means2d.detach(), conics.detach(), opacities.detach(), gauss, tile_id, width, height,
+    ids, g = _contributing_entries(means2d.detach(), conics.detach(), opacities.detach(), gauss, tile_id, width, height,
                                    tile_size)
     n_tx, n_ty = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
-    wp = n_tx * tile_size
-    # One gather of everything per entry, so the backward is one index_add.
-    per = torch.cat([means2d, conics, opacities[:, None], features], 1).index_select(0, g)
-    geometry, feat = torch.split(per, [6, features.shape[1]], 1)
-    mx, my, qa, qb, qc, opac = geometry.unbind(1)  # unbind: one backward op, not six zero-filled copies
-    dx = (pix % wp).to(mx.dtype) + 0.5 - mx
-    dy = (pix // wp).to(my.dtype) + 0.5 - my
-    power = 0.5 * (qa * dx * dx + qc * dy * dy) + qb * dx * dy
-    alpha = (opac * torch.exp(-power)).clamp_max(ALPHA_MAX)
-    out, acc = _Composite.apply(alpha, feat, pix, wp * n_ty * tile_size)
-    out = out.reshape(n_ty * tile_size, wp, -1)[:height, :width]
-    return out, acc.reshape(n_ty * tile_size, wp)[:height, :width]
+    params = torch.cat([means2d, conics, opacities[:, None], features], 1)
+    out, acc = _Composite.apply(params, g, ids, (n_tx, n_ty, tile_size))
+    # (slot, tile) -> image rows and columns
+    out = torch.cat([out, acc[:, None]], 1).reshape(tile_size, tile_size, n_ty, n_tx, -1).permute(2, 0, 3, 1, 4)
+    out = out.reshape(n_ty * tile_size, n_tx * tile_size, -1)[:height, :width]
+    return out[..., :-1], out[..., -1]
 
 
 def render_gaussians(means: Tensor, opacities: Tensor, colors: Tensor, viewmat: Tensor, K: Tensor,
