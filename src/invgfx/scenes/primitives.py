@@ -42,6 +42,7 @@ def sample_cylinder(radius: float, length: float, h: float, generator: torch.Gen
     lo = torch.tensor([-radius, -radius, 0.0])
     hi = torch.tensor([radius, radius, length])
     pts = jittered_grid(lo, hi, h, generator)
+    pts[:, 2] = pts[:, 2].clamp(0.0, length)
     return pts[pts[:, :2].norm(dim=1) <= radius]
 
 
