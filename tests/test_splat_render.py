@@ -139,3 +139,15 @@ def test_empty_view_renders_background():
                          covars=covariance_from_quat_scale(torch.tensor([[1.0, 0, 0, 0]]), torch.full((1, 3), 0.1)),
                          background=torch.tensor([0.1, 0.2, 0.3]))
     assert torch.allclose(r.rgb, torch.tensor([0.1, 0.2, 0.3])[:, None, None].expand(3, 6, 8))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the gsplat backend needs CUDA")
+def test_gsplat_backend_matches_torch(random_gaussians):
+    pytest.importorskip("gsplat")
+    scene = {k: v.cuda() for k, v in random_gaussians(300, seed=7).items()}
+    cam = look_at([0.3, -2.5, 0.8], [0, 0, 0], width=64, height=48).to("cuda")
+    args = (scene["means"], scene["opacities"], scene["colors"], cam.viewmat, cam.K, 64, 48)
+    ours = render_gaussians(*args, covars=scene["covars"])
+    theirs = render_gaussians(*args, covars=scene["covars"], backend="gsplat")
+    assert (ours.rgb - theirs.rgb).abs().max() < 1e-3
+    assert (ours.alpha - theirs.alpha).abs().max() < 1e-3
