@@ -132,21 +132,14 @@ def _segment_starts(keys: Tensor) -> Tensor:
     return first
 
 
-def _segment_ends(keys: Tensor) -> Tensor:
-    """(M,) bool: True where a run of equal consecutive keys ends."""
-    last = torch.ones_like(keys, dtype=torch.bool)
-    last[:-1] = keys[1:] != keys[:-1]
-    return last
-
-
 class _Composite(torch.autograd.Function):
-    """Alpha of each (pixel, Gaussian) entry and front-to-back compositing, with an analytic backward.
+    """Front-to-back compositing of (pixel, Gaussian) entries, with an analytic backward.
 
-    Entries come grouped by pixel, nearest first. params (N, 6 + C) rows are
-    (mean x, mean y, conic a, b, c, opacity, C features); gauss (M,) indexes them and pix (M,)
-    are tile-major pixel ids (see `_pixel_xy`) of a grid (tiles across, tiles down, tile size).
-    Forward:
-      power_i = a dx^2 / 2 + c dy^2 / 2 + b dx dy,  alpha_i = min(0.99, o exp(-power_i)),
+    Entries come grouped by pixel, nearest first: gauss (M,) indexes the rows of params
+    (N, 6 + C) = (mean x, mean y, conic a, b, c, opacity, C features); pix (M,) are pixel ids;
+    alpha, dx, dy (M,) are each entry's alpha = min(0.99, o exp(-power)) and its pixel centre
+    minus the mean, with power = a dx^2 / 2 + c dy^2 / 2 + b dx dy (computed by the selection,
+    from the same params). Forward:
       w_i = alpha_i T_i with T_i = prod_{j<i} (1 - alpha_j) (w_i = 0 once T < 1e-4),
       out_p = sum_i w_i f_i, acc_p = sum_i w_i.
     Backward, with s_i = g_p . f_i (+ the acc gradient):
@@ -157,12 +150,10 @@ class _Composite(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, params: Tensor, gauss: Tensor, pix: Tensor, grid: tuple[int, int, int]):
-        per = params.index_select(0, gauss)
-        alpha, _, _, _, _ = _entry_alpha(per, pix, grid)
-        n_pixels = grid[0] * grid[1] * grid[2] ** 2
+    def forward(ctx, params: Tensor, gauss: Tensor, pix: Tensor, alpha: Tensor, dx: Tensor, dy: Tensor, n_pixels: int):
         first = _segment_starts(pix)
         seg_id = torch.cumsum(first, 0) - 1
+        first = first.nonzero().squeeze(1)
         log_keep = torch.log1p(-alpha).double()
         inclusive = torch.cumsum(log_keep, 0)
         exclusive = inclusive - log_keep
@@ -170,31 +161,27 @@ class _Composite(torch.autograd.Function):
         kept = torch.exp(inclusive - base) >= T_MIN
         t_before = (torch.exp(exclusive - base) * kept).to(alpha.dtype)  # zero once the pixel is saturated
         weight = alpha * t_before
-        feat = per[:, 6:]
+        feat = params[:, 6:].index_select(0, gauss)
         out = torch.zeros(n_pixels, feat.shape[1], dtype=feat.dtype, device=feat.device)
         out.index_add_(0, pix, weight[:, None] * feat)
         acc = torch.zeros(n_pixels, dtype=alpha.dtype, device=alpha.device).index_add_(0, pix, weight)
-        ctx.save_for_backward(per, gauss, pix, t_before, seg_id)
-        ctx.grid, ctx.n_params = grid, params.shape[0]
+        last = torch.cat([first[1:] - 1, first.new_tensor([len(pix) - 1])])
+        ctx.save_for_backward(params, gauss, pix, alpha, dx, dy, t_before, seg_id, last)
         return out, acc
 
     @staticmethod
     def backward(ctx, grad_out: Tensor, grad_acc: Tensor):
-        per, gauss, pix, t_before, seg_id = ctx.saved_tensors
-        alpha, raw, dx, dy, gaussian = _entry_alpha(per, pix, ctx.grid)
+        params, gauss, pix, alpha, dx, dy, t_before, seg_id, last = ctx.saved_tensors
+        per = params.index_select(0, gauss)
         feat = per[:, 6:]
         weight = alpha * t_before
         g = grad_out[pix]  # (M, C)
         s = (g * feat).sum(1) + grad_acc[pix]
-        contrib = (weight * s).double()
-        inclusive = torch.cumsum(contrib, 0)
-        first = _segment_starts(seg_id)
-        seg_base = (inclusive - contrib)[first]
-        seg_total = inclusive[_segment_ends(seg_id)] - seg_base
-        behind = seg_total[seg_id] - (inclusive - seg_base[seg_id])  # sum_{j>i} w_j s_j
+        inclusive = torch.cumsum((weight * s).double(), 0)
+        behind = inclusive[last][seg_id] - inclusive  # sum_{j>i} w_j s_j within the pixel
         grad_alpha = t_before * s - (behind / (1 - alpha.double())).to(alpha.dtype) * (t_before > 0)
-        grad_raw = grad_alpha * (raw < ALPHA_MAX)  # the 0.99 clamp passes no gradient
-        grad_power = -grad_raw * raw
+        grad_alpha = grad_alpha * (alpha < ALPHA_MAX)  # the 0.99 clamp passes no gradient
+        grad_power = -grad_alpha * alpha
         qa, qb, qc = per[:, 2], per[:, 3], per[:, 4]
         grad_per = torch.stack([
             -(qa * dx + qb * dy) * grad_power,  # d power / d mean x = -(a dx + b dy)
@@ -202,23 +189,24 @@ class _Composite(torch.autograd.Function):
             0.5 * dx * dx * grad_power,
             dx * dy * grad_power,
             0.5 * dy * dy * grad_power,
-            grad_raw * gaussian,
+            grad_alpha * alpha / per[:, 5],  # d alpha / d o = exp(-power)
         ], 1)
         grad_per = torch.cat([grad_per, weight[:, None] * g], 1)
-        grad_params = torch.zeros(ctx.n_params, per.shape[1], dtype=per.dtype, device=per.device)
-        return grad_params.index_add_(0, gauss, grad_per), None, None, None
+        grad_params = torch.zeros_like(params).index_add_(0, gauss, grad_per)
+        return grad_params, None, None, None, None, None, None
 
 
-def _entry_alpha(per: Tensor, pix: Tensor, grid: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """(alpha, unclamped o exp(-power), dx, dy, exp(-power)) of each entry, all (M,);
-    grid = (tiles across, tiles down, tile size) of the tile-major pixel ids `pix`."""
-    px, py = _pixel_xy(pix, grid[0] * grid[1], grid[0], grid[2])
-    dx = px.to(per.dtype) + 0.5 - per[:, 0]
-    dy = py.to(per.dtype) + 0.5 - per[:, 1]
-    power = 0.5 * (per[:, 2] * dx * dx + per[:, 4] * dy * dy) + per[:, 3] * dx * dy
-    gaussian = torch.exp(-power)
-    raw = per[:, 5] * gaussian
-    return raw.clamp_max(ALPHA_MAX), raw, dx, dy, gaussian
+@dataclass
+class Entries:
+    """The (pixel, Gaussian) pairs that reach the image, grouped by pixel, nearest first:
+    pix (M,) tile-major pixel ids, gauss (M,) Gaussian indices, alpha (M,) their alpha,
+    dx, dy (M,) pixel centre minus projected mean, in pixels."""
+
+    pix: Tensor
+    gauss: Tensor
+    alpha: Tensor
+    dx: Tensor
+    dy: Tensor
 
 
 def _pixel_xy(ids: Tensor, n_tiles: int, n_tx: int, tile: int) -> tuple[Tensor, Tensor]:
@@ -229,7 +217,7 @@ def _pixel_xy(ids: Tensor, n_tiles: int, n_tx: int, tile: int) -> tuple[Tensor, 
 
 @torch.no_grad()
 def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, gauss: Tensor, tile_id: Tensor,
-                          width: int, height: int, tile: int, first_chunk: int = 32) -> tuple[Tensor, Tensor]:
+                          width: int, height: int, tile: int, first_chunk: int = 32) -> Entries:
     """The (pixel, Gaussian) entries that contribute to the image, grouped by pixel, nearest first.
 
     gauss/tile_id: (P,) pairs sorted by tile, then depth. Like a GPU tile rasteriser, each tile
@@ -237,7 +225,6 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
     are saturated (transmittance below 1e-4), so a solid object costs what its front layers
     cost, not its volume. Per-pixel state is laid out (pixel in tile, tile), and pixels are
     identified by id = slot * n_tiles + tile (see `_pixel_xy`).
-    Returns (pixel id (M,), Gaussian index (M,)).
     """
     device, dtype = means2d.device, means2d.dtype
     n_tx, n_ty = (width + tile - 1) // tile, (height + tile - 1) // tile
@@ -248,14 +235,13 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
     lx = (slots % tile).to(dtype)[:, None]
     ly = (slots // tile).to(dtype)[:, None]
     # Running log-transmittance per pixel (float32 is enough: it only decides where a pixel
-    # saturates; the compositing itself runs in float64). Padding pixels start saturated.
-    log_t = torch.zeros(per_tile, n_tiles, dtype=dtype, device=device)
+    # saturates; the compositing itself runs in float64); -inf once a pixel has stopped, and
+    # from the start for the padding pixels of edge tiles.
     px_all, py_all = _pixel_xy(torch.arange(per_tile * n_tiles, device=device), n_tiles, n_tx, tile)
-    done = ((px_all >= width) | (py_all >= height)).reshape(per_tile, n_tiles)
+    log_t = torch.where((px_all < width) & (py_all < height), 0.0, -math.inf).to(dtype).reshape(per_tile, n_tiles)
     log_t_min = math.log(T_MIN)
-    threshold = torch.log(opacities * 255.0)  # alpha >= 1/255  <=>  power <= ln(255 o)
     n_found = torch.zeros(per_tile * n_tiles, dtype=torch.long, device=device)  # entries found per pixel
-    found_ids, found_gauss, found_rank = [], [], []
+    found_ids, found_gauss, found_rank, found_alpha, found_dx, found_dy = [], [], [], [], [], []
     begin, chunk = 0, first_chunk
     active = counts > 0
     while bool(active.any()):
@@ -268,21 +254,24 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
         dx = lx + ((tiles % n_tx * tile).to(dtype) + 0.5 - means2d[g, 0])[None]
         dy = ly + ((tiles // n_tx * tile).to(dtype) + 0.5 - means2d[g, 1])[None]
         q = conics[g].T
-        power = 0.5 * (q[0] * dx * dx + q[2] * dy * dy) + q[1] * dx * dy
-        live = (power <= threshold[g]) & ~done.index_select(1, tiles)
-        alpha = torch.where(live, (opacities[g] * torch.exp(-power)).clamp_max(ALPHA_MAX), 0.0)
-        # Transmittance after each entry: the pixel's running value + a cumulative sum within the tile's run.
+        power = dx * (0.5 * q[0] * dx + q[1] * dy) + 0.5 * q[2] * dy * dy
+        alpha = torch.exp(-power).mul_(opacities[g])
+        live = alpha >= ALPHA_MIN
+        alpha = alpha.clamp_max_(ALPHA_MAX).mul_(live)
+        # Transmittance after each entry: the pixel's running value + a cumulative sum within the
+        # tile's run of pairs (a run = the pairs of one tile in this chunk).
         log_keep = torch.log1p(-alpha)
         inclusive = torch.cumsum(log_keep, 1)
         run = _segment_starts(tiles)
-        run_first = run.nonzero().squeeze(1)[torch.cumsum(run, 0) - 1]
-        after = log_t.index_select(1, tiles) + inclusive - (inclusive - log_keep).index_select(1, run_first)
-        keep = live & (after >= log_t_min)
+        run_id = torch.cumsum(run, 0) - 1
+        firsts = run.nonzero().squeeze(1)
+        start = log_t.index_select(1, tiles[firsts]) - (inclusive - log_keep).index_select(1, firsts)
+        keep = live & (inclusive + start.index_select(1, run_id) >= log_t_min)
         kept = keep.view(-1).nonzero().squeeze(1)
         ids = kept // len(tiles) * n_tiles + tiles[kept % len(tiles)]
         log_t.view(-1).index_add_(0, ids, log_keep.view(-1)[kept])
         failed = (live & ~keep).view(-1).nonzero().squeeze(1)
-        done.view(-1)[failed // len(tiles) * n_tiles + tiles[failed % len(tiles)]] = True
+        log_t.view(-1)[failed // len(tiles) * n_tiles + tiles[failed % len(tiles)]] = -math.inf
         # Kept entries of one pixel are contiguous here; their rank continues the earlier chunks'.
         new_pixel = _segment_starts(ids)
         first_of_pixel = new_pixel.nonzero().squeeze(1)[torch.cumsum(new_pixel, 0) - 1]
@@ -290,15 +279,19 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
         n_found.index_add_(0, ids, torch.ones_like(ids))
         found_ids.append(ids)
         found_gauss.append(g[kept % len(tiles)])
+        found_alpha.append(alpha.view(-1)[kept])
+        found_dx.append(dx.view(-1)[kept])
+        found_dy.append(dy.view(-1)[kept])
         begin += chunk
         chunk *= 2
-        active = (counts > begin) & ~done.all(0)
+        active = (counts > begin) & (log_t > -math.inf).any(0)
     if not found_ids:
-        return torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.long, device=device)
+        return Entries(*(torch.zeros(0, dtype=t, device=device) for t in (torch.long, torch.long, dtype, dtype, dtype)))
     ids = torch.cat(found_ids)
     # Counting sort: pixel-major, and within a pixel in the order found, which is depth order.
     slot = (torch.cumsum(n_found, 0) - n_found)[ids] + torch.cat(found_rank)
-    return torch.empty_like(ids).index_copy_(0, slot, ids), torch.empty_like(ids).index_copy_(0, slot, torch.cat(found_gauss))
+    return Entries(*(torch.empty_like(x).index_copy_(0, slot, x) for x in
+                     (ids, torch.cat(found_gauss), torch.cat(found_alpha), torch.cat(found_dx), torch.cat(found_dy))))
 
 
 def rasterize(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor,
@@ -312,11 +305,11 @@ def rasterize(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tens
     order = torch.argsort(depths)
     gauss, tile_id = _tile_pairs(means2d.detach()[order], extents[order], width, height, tile_size)
     gauss = order[gauss]  # pairs sorted by tile, then depth, indexing the caller's Gaussians
-    ids, g = _contributing_entries(means2d.detach(), conics.detach(), opacities.detach(), gauss, tile_id, width, height,
-                                   tile_size)
+    e = _contributing_entries(means2d.detach(), conics.detach(), opacities.detach(), gauss, tile_id, width, height,
+                              tile_size)
     n_tx, n_ty = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
     params = torch.cat([means2d, conics, opacities[:, None], features], 1)
-    out, acc = _Composite.apply(params, g, ids, (n_tx, n_ty, tile_size))
+    out, acc = _Composite.apply(params, e.gauss, e.pix, e.alpha, e.dx, e.dy, n_tx * n_ty * tile_size**2)
     # (slot, tile) -> image rows and columns
     out = torch.cat([out, acc[:, None]], 1).reshape(tile_size, tile_size, n_ty, n_tx, -1).permute(2, 0, 3, 1, 4)
     out = out.reshape(n_ty * tile_size, n_tx * tile_size, -1)[:height, :width]
