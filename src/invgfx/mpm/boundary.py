@@ -1,0 +1,137 @@
+"""Boundary conditions and forcing, as Warp structs plus one Warp function each.
+
+Grid conditions act on node velocities after the grid update (x: node position in m, v: m/s,
+t: s); particle forcing acts on particle velocities before the transfer to the grid and
+selects particles by their rest position x0, as PhysGaussian does. Boxes are given by a centre
+`point` and half extents `size` (PhysGaussian's convention).
+"""
+
+from __future__ import annotations
+
+import warp as wp
+
+STICKY, SLIP, FRICTION = 0, 1, 2
+SURFACES = {"sticky": STICKY, "slip": SLIP, "friction": FRICTION}
+
+IMPULSE, TRANSLATION, ROTATION, SEQUENTIAL_RELEASE = 0, 1, 2, 3
+
+
+@wp.struct
+class SurfaceCollider:
+    """Half-space {dot(x - point, normal) < 0} is solid from start_time to end_time (s).
+
+    surface: STICKY (v = 0), SLIP (normal velocity removed, tangential kept, no separation) or
+    FRICTION (only approaching velocity removed; Coulomb friction `friction` on the tangential part).
+    """
+
+    point: wp.vec3
+    normal: wp.vec3
+    surface: int
+    friction: float
+    start_time: float
+    end_time: float
+
+
+@wp.struct
+class Cuboid:
+    """Nodes inside the box (centre point + velocity * (t - start_time), half extents size) move
+    with `velocity` (m/s) from start_time to end_time. After end_time a cuboid with reset = 0
+    holds its nodes still; with reset = 1 it releases them."""
+
+    point: wp.vec3
+    size: wp.vec3
+    velocity: wp.vec3
+    start_time: float
+    end_time: float
+    reset: int
+
+
+@wp.struct
+class ParticleForcing:
+    """One particle-level condition on the particles whose rest position lies in the box.
+
+    kind IMPULSE:     v += dt * vector / m for t in [start_time, end_time) (vector: force, N).
+    kind TRANSLATION: v = vector (m/s) for t in [start_time, end_time).
+    kind ROTATION:    v = rate * axis x (x - point) + speed * axis for t in [start_time, end_time)
+                      (rate: rad/s, speed: m/s along axis).
+    kind SEQUENTIAL_RELEASE: particles are held (v = 0) until their release time, which grows
+                      linearly from start_time to end_time along `axis` across the box.
+    """
+
+    kind: int
+    point: wp.vec3
+    size: wp.vec3
+    vector: wp.vec3
+    axis: wp.vec3
+    rate: float
+    speed: float
+    start_time: float
+    end_time: float
+
+
+@wp.func
+def in_box(x: wp.vec3, point: wp.vec3, size: wp.vec3):
+    d = x - point
+    return wp.abs(d[0]) <= size[0] and wp.abs(d[1]) <= size[1] and wp.abs(d[2]) <= size[2]
+
+
+@wp.func
+def surface_collide(c: SurfaceCollider, x: wp.vec3, v: wp.vec3, t: float):
+    if t < c.start_time or t >= c.end_time or wp.dot(x - c.point, c.normal) >= 0.0:
+        return v
+    if c.surface == STICKY:
+        return wp.vec3(0.0)
+    vn = wp.dot(v, c.normal)
+    if c.surface == SLIP:
+        return v - vn * c.normal
+    if vn >= 0.0:  # FRICTION: separating, free
+        return v
+    vt = v - vn * c.normal
+    vt_norm = wp.length(vt)
+    if vt_norm <= -c.friction * vn:
+        return wp.vec3(0.0)
+    return vt * (1.0 + c.friction * vn / vt_norm)
+
+
+@wp.func
+def cuboid_dirichlet(c: Cuboid, x: wp.vec3, v: wp.vec3, t: float):
+    if t < c.start_time:
+        return v
+    if t < c.end_time:
+        if in_box(x, c.point + c.velocity * (t - c.start_time), c.size):
+            return c.velocity
+        return v
+    if c.reset == 0 and in_box(x, c.point + c.velocity * (c.end_time - c.start_time), c.size):
+        return wp.vec3(0.0)
+    return v
+
+
+@wp.func
+def bounding_box(i: int, j: int, k: int, n: int, padding: int, v: wp.vec3):
+    """Walls `padding` nodes deep on every face of the grid: outward velocity is removed."""
+    out = v
+    idx = wp.vec3i(i, j, k)
+    for a in range(3):
+        if idx[a] < padding and out[a] < 0.0:
+            out[a] = 0.0
+        if idx[a] >= n - padding and out[a] > 0.0:
+            out[a] = 0.0
+    return out
+
+
+@wp.func
+def particle_force(f: ParticleForcing, x: wp.vec3, x0: wp.vec3, v: wp.vec3, m: float, t: float, dt: float):
+    if not in_box(x0, f.point, f.size):
+        return v
+    if f.kind == SEQUENTIAL_RELEASE:
+        s = wp.clamp(0.5 + wp.dot(x0 - f.point, f.axis) / (2.0 * wp.length(f.size)), 0.0, 1.0)
+        if t < f.start_time + s * (f.end_time - f.start_time):
+            return wp.vec3(0.0)
+        return v
+    if t < f.start_time or t >= f.end_time:
+        return v
+    if f.kind == IMPULSE:
+        return v + dt / m * f.vector
+    if f.kind == TRANSLATION:
+        return f.vector
+    return f.rate * wp.cross(f.axis, x - f.point) + f.speed * f.axis

@@ -1,0 +1,150 @@
+"""Constitutive models: rest state, return mappings on the yield surface, material behaviour."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import warp as wp
+
+from invgfx.mpm import MATERIALS, SceneConfig, Simulator
+from invgfx.mpm.config import SurfaceColliderBC
+from invgfx.mpm.materials import PlasticityParams, drucker_prager_alpha, kirchhoff_stress, lame, return_mapping
+
+E, NU = 1e5, 0.3
+
+
+@wp.kernel
+def evaluate(F: wp.array(dtype=wp.mat33), plastic: wp.array(dtype=float), material: int, pp: PlasticityParams,
+             F_out: wp.array(dtype=wp.mat33), plastic_out: wp.array(dtype=float), tau: wp.array(dtype=wp.mat33)):
+    """Return mapping, then the stress of the projected F."""
+    p = wp.tid()
+    mu, lam = lame(E, NU)
+    Fe, pl = return_mapping(material, F[p], plastic[p], mu, lam, pp)
+    F_out[p] = Fe
+    plastic_out[p] = pl
+    tau[p] = kirchhoff_stress(material, Fe, pl, mu, lam, pp)
+
+
+def params(**kw):
+    pp = PlasticityParams()
+    values = dict(yield_stress=2e3, hardening=0.0, softening=0.0, plastic_viscosity=0.0,
+                  friction_alpha=drucker_prager_alpha(30.0), xi=10.0, critical_compression=2.5e-2,
+                  critical_stretch=7.5e-3, dt=1e-4)
+    values.update(kw)
+    for k, v in values.items():
+        setattr(pp, k, v)
+    return pp
+
+
+def run(material, F, plastic=None, **kw):
+    F = np.asarray(F, dtype=np.float32).reshape(-1, 3, 3)
+    n = len(F)
+    plastic = np.zeros(n, np.float32) if plastic is None else np.asarray(plastic, np.float32)
+    outs = [wp.zeros(n, dtype=wp.mat33), wp.zeros(n, dtype=float), wp.zeros(n, dtype=wp.mat33)]
+    wp.launch(evaluate, n, inputs=[wp.array(F, dtype=wp.mat33), wp.array(plastic, dtype=float), MATERIALS[material],
+                                   params(**kw)], outputs=outs)
+    return [o.numpy() for o in outs]
+
+
+@pytest.mark.parametrize("material", sorted(MATERIALS))
+def test_zero_stress_at_rest(material):
+    plastic = 1.0 if material == "snow" else 0.0  # J_p starts at 1
+    F, pl, tau = run(material, np.eye(3), [plastic])
+    assert np.abs(tau).max() < 1e-5 * E  # float32 rounding of the SVD
+    assert np.allclose(F[0], np.eye(3), atol=1e-6) and pl[0] == pytest.approx(plastic)
+
+
+def shear(gamma):
+    return np.array([[1.0, gamma, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def dev_norm(tau):
+    return np.linalg.norm(tau - np.trace(tau) / 3 * np.eye(3))
+
+
+def test_elastic_stress_matches_linear_elasticity_for_small_strain():
+    eps = 1e-3
+    for material in ("jelly", "neo_hookean", "metal"):
+        _, _, tau = run(material, np.diag([1 + eps, 1, 1]))
+        mu, lam = E / (2 * (1 + NU)), E * NU / ((1 + NU) * (1 - 2 * NU))
+        assert tau[0][0, 0] == pytest.approx((2 * mu + lam) * eps, rel=5e-3), material
+        assert tau[0][1, 1] == pytest.approx(lam * eps, rel=5e-3), material
+
+
+@pytest.mark.parametrize("material", ["metal", "plasticine", "foam"])
+def test_von_mises_return_lands_on_the_yield_surface(material):
+    F, pl, tau = run(material, shear(0.5), plastic_viscosity=0.0)
+    assert dev_norm(tau[0]) == pytest.approx(2e3, rel=1e-3)
+    assert pl[0] > 0
+    assert abs(np.linalg.det(F[0]) - 1.0) < 1e-4  # plastic flow is isochoric
+    _, _, tau_small = run(material, shear(1e-3))  # inside the surface: untouched
+    assert dev_norm(tau_small[0]) < 2e3
+
+
+def test_hardening_softening_and_viscosity_move_the_surface():
+    _, pl, _ = run("metal", shear(0.5))
+    _, _, hard = run("metal", shear(0.5), plastic=pl, hardening=2.0)
+    _, _, soft = run("plasticine", shear(0.5), plastic=pl, softening=2.0)
+    _, _, visc = run("foam", shear(0.5), plastic_viscosity=1e4)
+    assert dev_norm(hard[0]) == pytest.approx(2e3 * (1 + 2.0 * pl[0]), rel=1e-3)
+    assert dev_norm(soft[0]) == pytest.approx(2e3 / (1 + 2.0 * pl[0]), rel=1e-3)
+    assert dev_norm(visc[0]) > 2e3 * 1.5  # viscoplastic: only part of the excess relaxes in one substep
+
+
+def test_drucker_prager_sand_is_on_its_cone_and_free_in_tension():
+    _, _, tau_t = run("sand", np.diag([1.1, 1.05, 1.0]))
+    assert np.abs(tau_t).max() < 1e-5 * E  # cohesionless: no tension (float32 rounding aside)
+    F, _, tau = run("sand", np.diag([0.9, 0.95, 1.0]) @ shear(0.3))
+    mu, lam = E / (2 * (1 + NU)), E * NU / ((1 + NU) * (1 - 2 * NU))
+    s = np.linalg.svd(F[0], compute_uv=False)
+    eps = np.log(s)
+    yield_fn = np.linalg.norm(eps - eps.mean()) + (3 * lam + 2 * mu) / (2 * mu) * eps.sum() * drucker_prager_alpha(30.0)
+    assert abs(yield_fn) < 1e-4
+    assert np.trace(tau[0]) < 0  # compressive
+
+
+def test_snow_clamps_stretch_and_hardens_under_compression():
+    F, Jp, _ = run("snow", np.diag([1.2, 1.0, 1.0]), [1.0])
+    s = np.linalg.svd(F[0], compute_uv=False)
+    assert s.max() == pytest.approx(1 + 7.5e-3, rel=1e-5)  # fractured: stretch beyond theta_s is plastic
+    assert Jp[0] * np.linalg.det(F[0]) == pytest.approx(1.2, rel=1e-5)  # J = J_e J_p is kept
+    F, Jp, tau = run("snow", np.diag([0.9, 0.9, 0.9]), [1.0])
+    assert Jp[0] < 1  # compacted
+    _, _, tau_fresh = run("snow", F, [1.0])
+    assert np.abs(tau[0]).max() > math.exp(10 * (1 - Jp[0])) * 0.99 * np.abs(tau_fresh[0]).max()  # harder
+
+
+def drop(material, E=2e4, n_steps=1500, **kw):
+    """A 0.1 m cube dropped from 0.1 m onto a frictional floor; returns (states over time, simulator)."""
+    cfg = SceneConfig(material=material, n_grid=32, grid_lim=1.0, substep_dt=2e-4, E=E, nu=0.3, density=500.0,
+                      friction_angle=35.0, surface_colliders=[SurfaceColliderBC((0.5, 0.5, 0.2), (0, 0, 1.0), "friction", 0.5)],
+                      **kw)
+    ax = torch.arange(0.45 + 0.00625, 0.55, 0.0125)
+    x = torch.stack(torch.meshgrid(ax, ax, ax - 0.15, indexing="ij"), -1).reshape(-1, 3)  # bottom at z = 0.3
+    sim = Simulator(cfg, x, 0.0125**3)
+    states = [sim.initial_state()]
+    for _ in range(n_steps // 100):
+        states.append(sim.run(states[-1], None, 100))
+    return states, sim
+
+
+def test_jelly_bounces_sand_piles():
+    jelly, _ = drop("jelly")
+    sand, _ = drop("sand")
+    vz = lambda states: [s.v[:, 2].mean().item() for s in states]
+    assert max(vz(jelly)[5:]) > 0.3  # rebounds after the impact at ~0.14 s
+    assert max(vz(sand)[5:]) < 0.05  # no rebound
+    spread = lambda s: (s.x[:, 0].max() - s.x[:, 0].min()).item()
+    assert spread(sand[-1]) > 1.5 * spread(sand[0])  # it flows out into a pile
+    assert sand[-1].x[:, 2].max() < 0.2 + 0.07
+
+
+def test_stiffer_jelly_compresses_less():
+    def peak_compression(E):
+        states, _ = drop("jelly", E=E, n_steps=1000)
+        height = lambda s: (s.x[:, 2].max() - s.x[:, 2].min()).item()
+        return height(states[0]) - min(height(s) for s in states)
+
+    soft, stiff = peak_compression(1e4), peak_compression(4e4)
+    assert stiff < 0.7 * soft
