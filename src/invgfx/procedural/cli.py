@@ -1,0 +1,261 @@
+"""`invgfx buildings ...` (the procedural generator) and `invgfx rules ...` (learn rules from
+examples, generate with the solver, train and use the neural translator)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .errors import ProceduralError
+
+_RAW = argparse.RawDescriptionHelpFormatter
+FORMATS = ".csv (the talk's neighbour table), .txt (Merrell), .vox (MagicaVoxel), .obj/.glb/.ply/.stl (boxes), .png (picture)"
+
+BUILDINGS_EPILOG = """examples:
+  invgfx buildings generate --out house.vox --out house.png
+  invgfx buildings generate --width 12 --depth 8 --storeys 5 --roof flat --out tower.csv
+  invgfx --seed 3 buildings generate --random --count 10 --out examples/b{i}.vox
+formats (from the extension): """ + FORMATS
+
+RULES_EPILOG = """examples:
+  invgfx buildings generate --out house.vox
+  invgfx rules learn house.vox --out rules.json --show
+  invgfx rules generate rules.json --size 40 40 10 --out town.vox --out town.png
+  invgfx rules generate rules.json --size 20 20 8 --pin 10,2,1=door-y --pin '0:5,:,:=empty|ground' --out lot.csv
+  invgfx rules learn flowers.png --model overlapping -n 3 --symmetries 8 --out flowers.json
+  invgfx rules generate flowers.json --size 48 48 1 --periodic xy --out more_flowers.png
+  invgfx rules train-neural --out translator --steps 1500      (Ctrl-C and rerun to resume)
+  invgfx rules translate massing.vox --model translator --out building.vox --out building.png
+  invgfx rules compare --model translator --count 20
+  invgfx rules convert house.vox house.csv"""
+
+
+def register(sub) -> None:
+    b = sub.add_parser("buildings", help="procedural buildings: labelled voxel grids from parameters and a seed",
+                       description="The procedural building generator that supplies examples and training data.",
+                       epilog=BUILDINGS_EPILOG, formatter_class=_RAW)
+    bsub = b.add_subparsers(dest="buildings_command", metavar="COMMAND", required=True)
+    g = bsub.add_parser("generate", help="write one or more procedural buildings",
+                        description="Write procedural buildings (one voxel per module, z up, ground at z=0). "
+                        "The global --seed draws balconies, and with --random also the parameters.",
+                        epilog=BUILDINGS_EPILOG, formatter_class=_RAW)
+    g.add_argument("--out", action="append", required=True, help="output file (repeatable); its extension picks the format; with --count use {i} in the name")
+    g.add_argument("--params", help="YAML/JSON file with building parameters (keys as the flags below, with underscores)")
+    g.add_argument("--random", action="store_true", help="draw random parameters from the seed")
+    g.add_argument("--count", type=int, default=1, help="number of buildings (seeds seed, seed+1, ...; default 1)")
+    for name, typ, hlp in [
+        ("width", int, "main block size along x, >= 3 (default 8)"),
+        ("depth", int, "main block size along y, >= 3 (default 6)"),
+        ("storeys", int, "floors, >= 1 (default 3)"),
+        ("wing-width", int, "wing (L-shaped plan) size along x, 0 = none"),
+        ("wing-depth", int, "wing size along y"),
+        ("wing-storeys", int, "wing floors"),
+        ("window-every", int, "a window every k facade cells (default 2)"),
+        ("door-side", str, "facade with the door: +x -x +y -y (default -y)"),
+        ("roof", str, "flat or gable (default gable)"),
+        ("balcony-prob", float, "chance of a balcony in front of an upper window (default 0.3)"),
+    ]:
+        g.add_argument(f"--{name}", type=typ, help=hlp)
+    g.set_defaults(func=_buildings_generate)
+
+    r = sub.add_parser("rules", help="learn rules from example grids; generate, translate and compare",
+                       description="I give examples, you figure out the rules: learn adjacency or overlapping-pattern "
+                       "rules from example grids, generate new grids of any size that obey them exactly, and compare "
+                       "with a neural translator trained on procedural buildings.",
+                       epilog=RULES_EPILOG, formatter_class=_RAW)
+    rsub = r.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+
+    p = rsub.add_parser("learn", help="learn a rule set (JSON) from example grids",
+                        description="Learn which module may sit next to which, per direction and with frequencies "
+                        "(adjacency model), or every n x n x n window (overlapping model). Examples: " + ".csv .txt .vox .png (2D).",
+                        epilog=RULES_EPILOG, formatter_class=_RAW)
+    p.add_argument("examples", nargs="+", help="example grids")
+    p.add_argument("--out", required=True, help="rule set to write (.json)")
+    p.add_argument("--model", choices=["adjacency", "overlapping"], default="adjacency", help="default adjacency")
+    p.add_argument("-n", type=int, default=2, help="pattern size of the overlapping model (default 2)")
+    p.add_argument("--symmetries", type=int, default=1, choices=[1, 2, 4, 8], help="also learn from mirrored (2), turned (4) or both (8) examples; oriented modules turn along")
+    p.add_argument("--periodic-input", action="store_true", help="overlapping model: windows wrap around the examples")
+    p.add_argument("--show", action="store_true", help="print the learned rules")
+    p.set_defaults(func=_rules_learn)
+
+    p = rsub.add_parser("show", help="print a rule set", description="Print tiles, frequencies and allowed neighbours.", epilog=RULES_EPILOG, formatter_class=_RAW)
+    p.add_argument("rules")
+    p.add_argument("--top", type=int, default=6, help="neighbours listed per direction (default 6)")
+    p.set_defaults(func=_rules_show)
+
+    p = rsub.add_parser("generate", help="generate a grid that obeys a rule set",
+                        description="Constraint propagation + least-entropy choice + backtracking and block repair. "
+                        "Contradictions are repaired; an impossible request is reported with the pin or cell at fault.",
+                        epilog=RULES_EPILOG, formatter_class=_RAW)
+    p.add_argument("rules", help="rule set from `invgfx rules learn`")
+    p.add_argument("--size", type=int, nargs=3, required=True, metavar=("X", "Y", "Z"), help="output size in voxels")
+    p.add_argument("--out", action="append", required=True, help="output file (repeatable); formats: " + FORMATS)
+    p.add_argument("--pin", action="append", default=[], help="x,y,z=label[|label...], ranges a:b allowed (repeatable)")
+    p.add_argument("--massing", help="a grid file whose occupied voxels the building must fill exactly")
+    p.add_argument("--periodic", default="", help="axes that wrap, e.g. xy (default none)")
+    p.add_argument("--free-edges", action="store_true", help="do not restrict border cells to the examples' border modules")
+    p.add_argument("--ground", help="label for the whole z=0 layer (and nowhere else)")
+    p.add_argument("--heuristic", choices=["entropy", "scanline"], default="entropy")
+    p.add_argument("--no-backtracking", action="store_true", help="plain WFC: stop at the first contradiction")
+    p.set_defaults(func=_rules_generate)
+
+    p = rsub.add_parser("convert", help="convert a grid between formats", description="Read a grid and write it in another format.", epilog=RULES_EPILOG, formatter_class=_RAW)
+    p.add_argument("source")
+    p.add_argument("out", nargs="+")
+    p.set_defaults(func=_rules_convert)
+
+    p = rsub.add_parser("train-neural", help="train the massing -> building translator (pix2pix-style, resumable)",
+                        description="Train a 3D U-Net generator with a 3D PatchGAN discriminator on procedural "
+                        "(massing, building) pairs. Checkpoints go to OUT/checkpoint.pt; rerunning continues from it.",
+                        epilog=RULES_EPILOG, formatter_class=_RAW)
+    p.add_argument("--out", required=True, help="model directory")
+    p.add_argument("--steps", type=int, default=1500, help="total optimisation steps (default 1500)")
+    p.add_argument("--count", type=int, default=256, help="procedural training buildings (default 256)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--channels", type=int, default=16, help="U-Net base width (default 16)")
+    p.add_argument("--adv-weight", type=float, default=0.05, help="weight of the adversarial loss beside cross-entropy (default 0.05)")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(func=_rules_train)
+
+    p = rsub.add_parser("translate", help="massing -> labelled building with a trained translator",
+                        description="Read a grid, take its occupied voxels (all but empty/ground) as the massing and "
+                        "let the translator label them.", epilog=RULES_EPILOG, formatter_class=_RAW)
+    p.add_argument("massing", help="grid file; every voxel not empty/ground is occupied")
+    p.add_argument("--model", required=True, help="model directory from train-neural")
+    p.add_argument("--out", action="append", required=True, help="output file (repeatable)")
+    p.set_defaults(func=_rules_translate)
+
+    p = rsub.add_parser("compare", help="neural translator vs classical solver on held-out massings",
+                        description="On held-out procedural buildings: rule-violation rate, module accuracy, diversity and time.",
+                        epilog=RULES_EPILOG, formatter_class=_RAW)
+    p.add_argument("--model", required=True, help="model directory from train-neural")
+    p.add_argument("--count", type=int, default=20, help="held-out massings (default 20)")
+    p.set_defaults(func=_rules_compare)
+
+
+def _buildings_generate(args) -> None:
+    from .buildings import BuildingParams, generate_building, random_params
+    from .formats import save_grid
+    from .modules import NAMES
+
+    import numpy as np
+
+    base = {}
+    if args.params:
+        import yaml
+
+        try:
+            base = yaml.safe_load(Path(args.params).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ProceduralError(f"--params {args.params}: cannot read ({err})") from err
+    flags = {k: getattr(args, k) for k in ("width", "depth", "storeys", "wing_width", "wing_depth", "wing_storeys", "window_every", "door_side", "roof", "balcony_prob")}
+    if args.count > 1 and any("{i}" not in out for out in args.out):
+        raise ProceduralError(f"--out {args.out}: with --count {args.count} put {{i}} in every name, e.g. b{{i}}.vox")
+    rng = np.random.default_rng(args.seed)
+    for i in range(args.count):
+        params = random_params(rng) if args.random else BuildingParams.from_dict(dict(base))
+        for k, v in flags.items():
+            if v is not None:
+                setattr(params, k, v)
+        grid = generate_building(params, seed=args.seed + i)
+        for out in args.out:
+            save_grid(out.format(i=i), grid, NAMES)
+            print(f"{out.format(i=i)}: {grid.shape[0]}x{grid.shape[1]}x{grid.shape[2]} voxels")
+
+
+def _load_examples(paths):
+    from .formats import load_grid
+    from .rules import merge_vocabularies
+
+    return merge_vocabularies([load_grid(p) for p in paths])
+
+
+def _rules_learn(args) -> None:
+    from .rules import learn_adjacency, learn_overlapping
+
+    grids, names = _load_examples(args.examples)
+    if args.model == "adjacency":
+        rules = learn_adjacency(grids, names, args.symmetries)
+    else:
+        rules = learn_overlapping(grids, names, args.n, args.symmetries, args.periodic_input)
+    rules.save(args.out)
+    if args.show:
+        print(rules.describe())
+    print(f"{args.out}: {rules.model} rules, {rules.n_tiles} tiles over {len(names)} labels from {len(grids)} example(s)")
+
+
+def _rules_show(args) -> None:
+    from .rules import RuleSet
+
+    print(RuleSet.load(args.rules).describe(args.top))
+
+
+def _rules_generate(args) -> int:
+    from .formats import load_grid, save_grid
+    from .rules import RuleSet
+    from .solver import Pin, massing_pins, solve
+
+    import numpy as np
+
+    rules = RuleSet.load(args.rules)
+    size = tuple(args.size)
+    if min(size) < 1:
+        raise ProceduralError(f"--size {size}: every size must be >= 1")
+    bad_axes = set(args.periodic) - set("xyz")
+    if bad_axes:
+        raise ProceduralError(f"--periodic {args.periodic!r}: use letters from x, y, z (e.g. xy)")
+    pins = [Pin.parse(s, size, rules.names) for s in args.pin]
+    if args.massing:
+        grid, names = load_grid(args.massing)
+        if grid.shape != size:
+            raise ProceduralError(f"--massing {args.massing}: shape {grid.shape} differs from --size {size}")
+        occupied = ~np.isin(np.array(names)[grid], ["empty", "ground"])
+        pins += massing_pins(occupied, rules.names)
+    result = solve(rules, size, pins=pins, periodic=tuple(a in args.periodic for a in "xyz"), bounded=not args.free_edges,
+                   ground=args.ground, seed=args.seed, heuristic=args.heuristic, backtracking=not args.no_backtracking, progress=True)
+    s = result.stats
+    if not result.ok:
+        raise ProceduralError(f"{args.rules}: no grid of size {size}: {result.message}")
+    for out in args.out:
+        save_grid(out, result.grid, rules.names)
+    print(f"{', '.join(args.out)}: {result.message} in {s['seconds']:.2f} s ({s['cells_per_second']:.0f} cells/s, "
+          f"{s['backtracks']} backtracks, {s['resets']} block repairs)")
+    return 0
+
+
+def _rules_convert(args) -> None:
+    from .formats import load_grid, save_grid
+
+    grid, names = load_grid(args.source)
+    for out in args.out:
+        save_grid(out, grid, names)
+        print(f"{out}: {grid.shape[0]}x{grid.shape[1]}x{grid.shape[2]} voxels, {len(names)} labels")
+
+
+def _rules_train(args) -> None:
+    from .neural import TrainConfig, train
+
+    cfg = TrainConfig(n_train=args.count, steps=args.steps, batch=args.batch, channels=args.channels, adv_weight=args.adv_weight, seed=args.seed)
+    out = train(cfg, args.out, device=args.device, resume=not args.fresh)
+    print(f"{args.out}: step {out['step']}, cross-entropy {out['ce']:.3f}, adversarial {out['adv']:.3f}")
+
+
+def _rules_translate(args) -> None:
+    from .formats import load_grid, save_grid
+    from .modules import NAMES
+    from .neural import load_translator, translate
+
+    import numpy as np
+
+    grid, names = load_grid(args.massing)
+    occupied = ~np.isin(np.array(names)[grid], ["empty", "ground"])
+    labels = translate(load_translator(args.model, args.device), occupied, args.device)
+    for out in args.out:
+        save_grid(out, labels, NAMES)
+        print(f"{out}: {int(occupied.sum())} occupied voxels labelled")
+
+
+def _rules_compare(args) -> None:
+    from .compare import compare, format_table
+
+    print(format_table(compare(args.model, count=args.count, seed=args.seed, device=args.device)))

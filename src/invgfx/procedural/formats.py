@@ -1,0 +1,317 @@
+"""Reading and writing labelled grids: the talk's CSV, Merrell's example text, MagicaVoxel
+.vox, meshes (OBJ/GLB/PLY/STL through trimesh) and PNG.
+
+A labelled grid is a pair `(grid, names)`: `grid` an integer array (X, Y, Z), z up, and
+`names` the label names, `names[grid[x, y, z]]` the module at (x, y, z). `load_grid` and
+`save_grid` pick the format from the file extension. CSV, Merrell text and .vox read back
+exactly what was written; PNG reads back exactly for 2D grids (Z = 1) whose names are
+`#rrggbb` colours (that is how images become examples); 3D grids are written to PNG as an
+isometric picture only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ProceduralError
+from .modules import NAMES, palette
+
+DIRECTION_NAMES = ("+x", "-x", "+y", "-y", "+z", "-z")
+DIRECTIONS = np.array([(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)])
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+READABLE = (".csv", ".txt", ".vox", ".png")
+WRITABLE = (".csv", ".txt", ".vox", ".png", ".obj", ".glb", ".ply", ".stl")
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`, so that
+    a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_grid(grid: np.ndarray, names) -> np.ndarray:
+    grid = np.asarray(grid)
+    if grid.ndim != 3 or not np.issubdtype(grid.dtype, np.integer):
+        raise ProceduralError(f"grid must be an integer array (X, Y, Z); got {grid.dtype} {grid.shape}")
+    if grid.size and (grid.min() < 0 or grid.max() >= len(names)):
+        raise ProceduralError(f"grid labels must lie in 0..{len(names) - 1} (one per name); got {grid.min()}..{grid.max()}")
+    return grid
+
+
+def neighbour_labels(grid: np.ndarray) -> np.ndarray:
+    """(6, X, Y, Z) int: the label of each voxel's neighbour in the directions
+    [+x, -x, +y, -y, +z, -z], -1 where the neighbour lies outside the grid."""
+    padded = np.pad(grid, 1, constant_values=-1)
+    X, Y, Z = grid.shape
+    return np.stack([padded[1 + dx : 1 + dx + X, 1 + dy : 1 + dy + Y, 1 + dz : 1 + dz + Z] for dx, dy, dz in DIRECTIONS])
+
+
+# ---------------------------------------------------------------- CSV (the talk's table)
+def write_csv(path, grid, names) -> None:
+    """One row per voxel, in the C order of `grid` (z fastest, then y, then x).
+
+    Header: `x,y,z,module,` then for each direction d in +x,-x,+y,-y,+z,-z and each module
+    name t a column `d:t`, 1 when the neighbour in direction d is module t. A voxel on the
+    grid border has all zeros for the directions that leave the grid."""
+    grid = _check_grid(grid, names)
+    L = len(names)
+    nb = neighbour_labels(grid).reshape(6, -1).T  # (V, 6)
+    onehot = np.zeros((nb.shape[0], 6, L), np.uint8)
+    v, d = np.nonzero(nb >= 0)
+    onehot[v, d, nb[v, d]] = 1
+    coords = np.indices(grid.shape).reshape(3, -1).T
+    buf = io.StringIO()
+    buf.write(",".join(["x", "y", "z", "module"] + [f"{dn}:{n}" for dn in DIRECTION_NAMES for n in names]) + "\n")
+    flat = grid.ravel()
+    for i in range(len(flat)):
+        x, y, z = coords[i]
+        buf.write(f"{x},{y},{z},{names[flat[i]]}," + ",".join("01"[b] for b in onehot[i].ravel()) + "\n")
+    write_atomic(path, buf.getvalue().encode())
+
+
+def read_csv(path) -> tuple[np.ndarray, list[str]]:
+    """Inverse of `write_csv`; checks that every one-hot neighbour column agrees with the grid."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0][:4] != ["x", "y", "z", "module"]:
+        raise ProceduralError(f"{path}: the first row must be the header 'x,y,z,module,+x:<name>,...' (see invgfx.procedural.formats.write_csv)")
+    head = rows[0][4:]
+    L = len(head) // 6
+    names = [c.split(":", 1)[1] for c in head[:L]]
+    if len(head) != 6 * L or head != [f"{dn}:{n}" for dn in DIRECTION_NAMES for n in names]:
+        raise ProceduralError(f"{path}: header must list 6 blocks ({', '.join(DIRECTION_NAMES)}) of the same module names")
+    index = {n: i for i, n in enumerate(names)}
+    body = rows[1:]
+    try:
+        xyz = np.array([[int(r[0]), int(r[1]), int(r[2])] for r in body], np.int64).reshape(-1, 3)
+        labels = np.array([index[r[3]] for r in body], np.int64)
+    except (KeyError, ValueError, IndexError) as err:
+        raise ProceduralError(f"{path}: bad row ({err}); rows are x,y,z (integers), a module name from the header, then 0/1 columns") from err
+    shape = tuple(int(s) for s in xyz.max(0) + 1) if len(xyz) else (0, 0, 0)
+    grid = np.full(shape, -1, np.int64)
+    grid[xyz[:, 0], xyz[:, 1], xyz[:, 2]] = labels
+    if (grid < 0).any() or len(body) != grid.size:
+        raise ProceduralError(f"{path}: needs exactly one row per voxel of the {shape} grid; got {len(body)} rows")
+    onehot = np.array([r[4:] for r in body], dtype=np.uint8).reshape(-1, 6, L)
+    expect = np.zeros_like(onehot)
+    nb = neighbour_labels(grid)[:, xyz[:, 0], xyz[:, 1], xyz[:, 2]].T
+    v, d = np.nonzero(nb >= 0)
+    expect[v, d, nb[v, d]] = 1
+    bad = np.nonzero((onehot != expect).any(axis=(1, 2)))[0]
+    if len(bad):
+        raise ProceduralError(f"{path}: line {bad[0] + 2}: neighbour columns disagree with the modules of the neighbouring rows")
+    return grid, names
+
+
+# ---------------------------------------------------------------- Merrell model synthesis
+_MERRELL_HEAD = "Example Model.  Do not insert or delete lines from this file.\n\nx, y, and z extents\n"
+
+
+def write_merrell(path, grid, names) -> None:
+    """Merrell's example format: three header lines, `X Y Z`, then the labels as one block
+    per z (bottom first), one line per x, y varying along the line; then an `<Objects>`
+    section naming each label (`label`, `$name`, `#`)."""
+    grid = _check_grid(grid, names)
+    X, Y, Z = grid.shape
+    out = [_MERRELL_HEAD, f"{X} {Y} {Z}\n\n"]
+    for z in range(Z):
+        for x in range(X):
+            out.append(" " + " ".join(f"{v:2d}" for v in grid[x, :, z]) + " \n")
+        out.append("\n")
+    out.append("<Objects>\ninvgfx\n")
+    for i, n in enumerate(names):
+        out.append(f"{i}\n${n}\n#\n")
+    write_atomic(path, "".join(out).encode())
+
+
+def read_merrell(path) -> tuple[np.ndarray, list[str]]:
+    """Read Merrell's example text (also his own samples: names come from the first object of
+    each label group, `label<i>` when a label has none; label 0 is `empty`)."""
+    text = Path(path).read_text()
+    body, _, objects = text.partition("<Objects>")
+    lines = body.splitlines()
+    if len(lines) < 4:
+        raise ProceduralError(f"{path}: expected 3 header lines, then 'X Y Z' extents, then labels (Merrell's model-synthesis format)")
+    try:
+        numbers = [int(t) for t in " ".join(lines[3:]).split()]
+    except ValueError as err:
+        raise ProceduralError(f"{path}: everything after the 3 header lines and before <Objects> must be integers ({err})") from err
+    if len(numbers) < 3 or min(numbers[:3]) < 1:
+        raise ProceduralError(f"{path}: line 4 must hold the x y z extents (positive integers)")
+    X, Y, Z = numbers[:3]
+    labels = numbers[3:]
+    if len(labels) != X * Y * Z:
+        raise ProceduralError(f"{path}: extents {X} {Y} {Z} need {X * Y * Z} labels; found {len(labels)}")
+    if min(labels) < 0:
+        raise ProceduralError(f"{path}: labels must be non-negative integers")
+    grid = np.array(labels, np.int64).reshape(Z, X, Y).transpose(1, 2, 0)
+    names = ["empty"] + [f"label{i}" for i in range(1, int(grid.max()) + 1)]
+    group: list[str] = []
+    for line in objects.splitlines()[2:]:
+        line = line.strip()
+        if line == "#":
+            if group and group[0].isdigit() and len(group) > 1:
+                i = int(group[0])
+                names += [f"label{j}" for j in range(len(names), i + 1)]
+                names[i] = group[1].lstrip("$")
+            group = []
+        elif line:
+            group.append(line)
+    return grid, names
+
+
+# ---------------------------------------------------------------- MagicaVoxel .vox
+def _chunk(tag: bytes, content: bytes, children: bytes = b"") -> bytes:
+    return tag + struct.pack("<ii", len(content), len(children)) + content + children
+
+
+def write_vox(path, grid, names) -> None:
+    """MagicaVoxel .vox (version 150): a SIZE and an XYZI chunk, colour index = label, and an
+    RGBA palette with the module colours. Empty (label 0) voxels are not stored; sizes up to
+    256 per axis and labels up to 255."""
+    grid = _check_grid(grid, names)
+    if max(grid.shape) > 256 or len(names) > 256:
+        raise ProceduralError(f".vox holds at most 256 voxels per axis and 255 labels; grid {grid.shape}, {len(names)} labels")
+    xyz = np.argwhere(grid > 0)
+    voxels = np.concatenate([xyz, grid[tuple(xyz.T)][:, None]], axis=1).astype(np.uint8)
+    rgba = np.full((256, 4), 255, np.uint8)
+    rgba[: len(names) - 1, :3] = palette(names)[1:]  # colour index i is rgba[i - 1]
+    children = (
+        _chunk(b"SIZE", struct.pack("<iii", *grid.shape))
+        + _chunk(b"XYZI", struct.pack("<i", len(voxels)) + voxels.tobytes())
+        + _chunk(b"RGBA", rgba.tobytes())
+    )
+    write_atomic(path, b"VOX " + struct.pack("<i", 150) + _chunk(b"MAIN", b"", children))
+
+
+def read_vox(path) -> tuple[np.ndarray, list[str]]:
+    """The first model of a .vox file; label = colour index. Names are the module catalogue's
+    when the palette holds its colours, else `#rrggbb` of each colour (with `/i` added to
+    tell apart indices of equal colour); label 0 is `empty`."""
+    data = Path(path).read_bytes()
+    if data[:4] != b"VOX " or len(data) < 20 or data[8:12] != b"MAIN":
+        raise ProceduralError(f"{path}: not a MagicaVoxel file (must start with 'VOX ' and a MAIN chunk)")
+    pos, size, voxels, rgba = 20, None, None, None
+    end = 20 + struct.unpack("<i", data[16:20])[0] + struct.unpack("<i", data[12:16])[0]
+    while pos + 12 <= min(end, len(data)):
+        tag = data[pos : pos + 4]
+        n_content, n_children = struct.unpack("<ii", data[pos + 4 : pos + 12])
+        content = data[pos + 12 : pos + 12 + n_content]
+        if tag == b"SIZE" and size is None:
+            size = struct.unpack("<iii", content[:12])
+        elif tag == b"XYZI" and voxels is None:
+            n = struct.unpack("<i", content[:4])[0]
+            voxels = np.frombuffer(content[4 : 4 + 4 * n], np.uint8).reshape(n, 4)
+        elif tag == b"RGBA":
+            rgba = np.frombuffer(content[:1024], np.uint8).reshape(256, 4)
+        pos += 12 + n_content + n_children
+    if size is None or voxels is None:
+        raise ProceduralError(f"{path}: no SIZE/XYZI chunk pair; the file holds no voxel model")
+    grid = np.zeros(size, np.int64)
+    grid[voxels[:, 0], voxels[:, 1], voxels[:, 2]] = voxels[:, 3]
+    top = int(grid.max())
+    catalogue = list(NAMES[: top + 1])
+    if rgba is not None and len(catalogue) == top + 1 and (rgba[:top, :3] == palette(catalogue)[1:]).all():
+        return grid, catalogue
+    names = ["empty"]
+    for i in range(1, top + 1):
+        name = "#%02x%02x%02x" % tuple(rgba[i - 1, :3]) if rgba is not None else f"vox{i}"
+        names.append(name if name not in names else f"{name}/{i}")
+    return grid, names
+
+
+# ---------------------------------------------------------------- meshes and pictures
+_BOX_V = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], np.float64)
+_BOX_F = np.array(
+    [[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+     [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]]
+)
+
+
+def grid_mesh(grid, names, skip=("empty",)):
+    """A trimesh.Trimesh of one unit box per voxel (corner at (x, y, z), 1 unit = 1 module),
+    coloured by module, leaving out the labels named in `skip`."""
+    import trimesh
+
+    grid = _check_grid(grid, names)
+    keep = ~np.isin(grid, [i for i, n in enumerate(names) if n in skip])
+    xyz = np.argwhere(keep).astype(np.float64)
+    if len(xyz) == 0:
+        raise ProceduralError("grid has no voxels to turn into a mesh (all are empty)")
+    verts = (xyz[:, None, :] + _BOX_V[None]).reshape(-1, 3)
+    faces = (_BOX_F[None] + 8 * np.arange(len(xyz))[:, None, None]).reshape(-1, 3)
+    rgb = palette(names)[grid[keep]]
+    colors = np.concatenate([np.repeat(rgb, 12, axis=0), np.full((12 * len(xyz), 1), 255, np.uint8)], axis=1)
+    return trimesh.Trimesh(vertices=verts, faces=faces, face_colors=colors, process=False)
+
+
+def read_png_example(path) -> tuple[np.ndarray, list[str]]:
+    """A 2D example image as a grid (W, H, 1): one label per distinct colour (names
+    `#rrggbb`, in order of first appearance), x to the right, y up (image row 0 is the top)."""
+    from PIL import Image
+
+    try:
+        img = np.asarray(Image.open(path).convert("RGB"))
+    except OSError as err:
+        raise ProceduralError(f"{path}: cannot read as an image ({err})") from err
+    flat = img.reshape(-1, 3)
+    colours, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    labels = rank[inverse.ravel()].reshape(img.shape[:2])
+    names = ["#%02x%02x%02x" % tuple(colours[i]) for i in order]
+    return labels[::-1].T[:, :, None].astype(np.int64), names
+
+
+def load_grid(path) -> tuple[np.ndarray, list[str]]:
+    """Read a labelled grid; the format follows the extension (.csv .txt .vox .png)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProceduralError(f"{path}: no such file")
+    readers = {".csv": read_csv, ".txt": read_merrell, ".vox": read_vox, ".png": read_png_example}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise ProceduralError(f"{path}: cannot read '{path.suffix}' examples; use one of {', '.join(READABLE)}")
+    return reader(path)
+
+
+def save_grid(path, grid, names, **render_options) -> None:
+    """Write a labelled grid; the format follows the extension (see WRITABLE). PNG: a 2D
+    grid as an image of its colours, a 3D grid as an isometric picture (`render_options`
+    go to `render.render_voxels`)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext == ".csv":
+        write_csv(path, grid, names)
+    elif ext == ".txt":
+        write_merrell(path, grid, names)
+    elif ext == ".vox":
+        write_vox(path, grid, names)
+    elif ext == ".png":
+        from .render import write_png
+
+        write_png(path, grid, names, **render_options)
+    elif ext in (".obj", ".glb", ".ply", ".stl"):
+        data = grid_mesh(grid, names).export(file_type=ext[1:])
+        write_atomic(path, data.encode() if isinstance(data, str) else data)
+    else:
+        raise ProceduralError(f"{path}: cannot write '{ext}'; use one of {', '.join(WRITABLE)}")
