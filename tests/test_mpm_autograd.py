@@ -5,6 +5,7 @@ import torch
 
 from invgfx.mpm import MaterialParams, SceneConfig, Simulator, simulate
 from invgfx.mpm.config import CuboidBC, ForcingBC
+from invgfx.mpm.materials import drucker_prager_alpha
 
 
 def make_sim(**kw):
@@ -90,3 +91,46 @@ def test_gradients_through_boundaries_and_forcing():
         fd = (run(E + 400) - run(E - 400)).item() / 800
     assert E.grad.item() == pytest.approx(fd, rel=0.1)
     assert abs(fd) > 0
+
+
+def drucker_prager_yield(F, nu=0.3, friction_angle=30.0):
+    """(N,) Drucker-Prager yield function of elastic F (0 on the cone, < 0 inside) and tr(log strain)."""
+    eps = torch.linalg.svdvals(F).clamp_min(1e-6).log()
+    tr = eps.sum(1)
+    lam_over_mu = 2 * nu / (1 - 2 * nu)
+    return (eps - eps.mean(1, keepdim=True)).norm(dim=1) + (1.5 * lam_over_mu + 1) * tr * drucker_prager_alpha(friction_angle), tr
+
+
+@pytest.mark.parametrize("material, constants, rate", [
+    ("metal", dict(yield_stress=100.0), [[-1.0, 6.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]),
+    ("sand", dict(friction_angle=30.0), [[-3.0, 15.0, 0.0], [0.0, -3.0, 0.0], [0.0, 0.0, -3.0]]),
+])
+def test_plastic_gradients_match_finite_differences(material, constants, rate):
+    """From rest (F = I: repeated singular values) into plastic flow under compression + shear
+    (`rate`, 1/s); gradients of E and of the initial velocity's scale."""
+    sim = make_sim(material=material, **constants)
+    params = sim.default_params()
+
+    def run(E, speed):
+        s = sim.initial_state()
+        s.v = speed * (s.x - 0.5) @ torch.tensor(rate).T
+        out = simulate(sim, s, MaterialParams(E.expand(sim.n), params.nu, params.density), 20)
+        # displacements and strains, not positions: float32 rounding of the sum stays below the E effect
+        return ((out.x - sim.x0) * W).sum() + ((out.F - torch.eye(3)).reshape(-1, 9)[:, :3] * W).sum(), out
+
+    p = {"E": torch.tensor(2e4, requires_grad=True), "speed": torch.tensor(1.0, requires_grad=True)}
+    value, out = run(**p)
+    value.backward()
+    if material == "metal":
+        assert (out.plastic > 0).float().mean() > 0.5  # most particles flowed plastically
+    else:
+        f, tr = drucker_prager_yield(out.F)
+        assert ((f.abs() < 1e-4) & (tr < 0)).float().mean() > 0.5  # most particles sit on the cone
+    for name, h in {"E": 1000.0, "speed": 0.01}.items():
+        with torch.no_grad():
+            up, _ = run(**{k: (t + h if k == name else t) for k, t in p.items()})
+            down, _ = run(**{k: (t - h if k == name else t) for k, t in p.items()})
+        fd = (up - down).item() / (2 * h)
+        assert torch.isfinite(p[name].grad)
+        assert p[name].grad.item() == pytest.approx(fd, rel=0.05), name
+        assert abs(fd) > 0

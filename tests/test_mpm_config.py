@@ -14,8 +14,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "mpm"
 def test_physgaussian_json_and_native_yaml_agree():
     pg, native = load_config(CONFIGS / "ball_jelly.json"), load_config(CONFIGS / "ball_jelly.yaml")
     for cfg in (pg, native):
-        assert (cfg.material, cfg.E, cfg.nu, cfg.density, cfg.n_grid) == ("jelly", 5e4, 0.4, 100.0, 50)
-        assert cfg.substeps_per_frame == 400 and cfg.bounding_box_padding == 3
+        assert (cfg.material, cfg.E, cfg.nu, cfg.density, cfg.n_grid) == ("jelly", 2e4, 0.4, 100.0, 32)
+        assert cfg.substeps_per_frame == 100 and cfg.bounding_box_padding == 3
     assert {k: v for k, v in vars(pg).items() if k != "source"} == {k: v for k, v in vars(native).items() if k != "source"}
 
 
@@ -23,8 +23,8 @@ def test_every_physgaussian_boundary_type_loads():
     cfg = load_config(CONFIGS / "plant_jelly.json")
     assert len(cfg.cuboids) == 1 and cfg.cuboids[0].reset
     (impulse,) = cfg.forcings
-    assert impulse.kind == "impulse" and impulse.end_time - impulse.start_time == pytest.approx(0.5e-4)
-    assert cfg.material_regions[0].E == 1e5 and cfg.material_regions[0].density == 70
+    assert impulse.kind == "impulse" and impulse.end_time - impulse.start_time == pytest.approx(0.5 * cfg.substep_dt)
+    assert cfg.material_regions[0].E == 2e6 and cfg.material_regions[0].density == 70
     bcs = [
         {"type": "surface_collider", "point": [1, 1, 0.2], "normal": [0, 0, 1], "surface": "friction", "friction": 0.3},
         {"type": "enforce_particle_translation", "point": [1, 1, 1], "size": [0.1] * 3, "velocity": [1, 0, 0],

@@ -71,3 +71,26 @@ def test_filling_puts_particles_inside_a_hollow_shell_only():
     assert torch.isfinite(p.volumes).all() and (p.volumes > 0).all()
     dx = cfg.dx
     assert p.volumes.sum() <= (torch.floor(p.positions / dx).unique(dim=0).shape[0]) * dx**3 + 1e-6
+
+
+def test_max_particles_carries_the_rest_with_their_nearest_particle():
+    means, cov, opac = random_gaussians(2000, seed=3)
+    cfg = SceneConfig()
+    full = prepare_particles(means, cov, torch.ones(2000), cfg)
+    sub = prepare_particles(means, cov, torch.ones(2000), cfg, generator=torch.Generator().manual_seed(0),
+                            max_particles=300)
+    assert len(sub.positions) == 300 and len(sub.carried.gaussian_index) == 1700
+    assert torch.equal(sub.render_index.sort().values, torch.arange(2000))  # every Gaussian is still rendered
+    # each carrier is the nearest simulated particle
+    d = torch.cdist(sub.carried.positions, sub.positions)
+    assert torch.equal(d.argmin(1), sub.carried.carrier)
+    # a uniform affine motion x -> A x + b (F = A) moves carried Gaussians exactly as simulated ones
+    A = torch.eye(3) + 0.2 * torch.randn(3, 3, generator=torch.Generator().manual_seed(4))
+    b = torch.tensor([0.1, -0.2, 0.05])
+    moved = lambda p: deformed_gaussians(p, p.positions @ A.T + b, A.expand(len(p.positions), 3, 3))
+    m_sub, c_sub, R_sub = moved(sub)
+    m_full, c_full, R_full = moved(full)
+    order = full.render_index.argsort()
+    assert torch.allclose(m_sub[sub.render_index.argsort()], m_full[order], atol=1e-4)
+    assert torch.allclose(c_sub[sub.render_index.argsort()], c_full[order], atol=1e-6)
+    assert torch.allclose(R_sub[sub.render_index.argsort()], R_full[order], atol=1e-5)

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from scipy.spatial import cKDTree
 from torch import Tensor
 
 from invgfx.mpm.config import FillingConfig, SceneConfig
@@ -45,12 +46,27 @@ class SimSpace:
 
 
 @dataclass
+class CarriedGaussians:
+    """Gaussians left out of the simulation (`max_particles`), moved by their nearest simulated
+    particle p as x = x_p + F_p (X - X_p), Sigma = F_p Sigma_0 F_p^T.
+
+    positions (K, 3) m and covariances (K, 3, 3) m^2 at rest in simulation space; gaussian_index
+    (K,) int64 in the input cloud; carrier (K,) int64: the carrying particle.
+    """
+
+    positions: Tensor
+    covariances: Tensor
+    gaussian_index: Tensor
+    carrier: Tensor
+
+
+@dataclass
 class GaussianParticles:
     """Particles for a Gaussian cloud, in simulation space.
 
     positions (M, 3) m; covariances (M, 3, 3) m^2; volumes (M,) m^3; gaussian_index (M,) int64:
     index of the Gaussian in the input cloud, -1 for filled interior particles (simulated, not
-    rendered); space: the world <-> simulation map.
+    rendered); space: the world <-> simulation map; carried: Gaussians rendered but not simulated.
     """
 
     positions: Tensor
@@ -58,11 +74,18 @@ class GaussianParticles:
     volumes: Tensor
     gaussian_index: Tensor
     space: SimSpace
+    carried: CarriedGaussians | None = None
 
     @property
     def rendered(self) -> Tensor:
         """(M,) bool: which particles are Gaussians of the input cloud."""
         return self.gaussian_index >= 0
+
+    @property
+    def render_index(self) -> Tensor:
+        """(R,) int64: the input-cloud index of each Gaussian `deformed_gaussians` returns."""
+        index = self.gaussian_index[self.rendered]
+        return index if self.carried is None else torch.cat([index, self.carried.gaussian_index])
 
 
 def scene_rotation(rotations: list) -> Tensor:
@@ -74,12 +97,14 @@ def scene_rotation(rotations: list) -> Tensor:
 
 
 def prepare_particles(means: Tensor, covariances: Tensor, opacities: Tensor, config: SceneConfig,
-                      generator: torch.Generator | None = None, fill_extent: float = 0.5) -> GaussianParticles:
+                      generator: torch.Generator | None = None, fill_extent: float = 0.5,
+                      max_particles: int | None = None) -> GaussianParticles:
     """PhysGaussian preprocessing of N Gaussians (world space: means (N, 3), covariances (N, 3, 3),
     opacities (N,)): drop opacity < opacity_threshold, rotate, scale the bounding box's longest
     side to `fill_extent * grid_lim` and centre it in the cube, keep those inside `sim_area`
-    (given in simulation space), fill the interior if `particle_filling` is set, and give every
-    particle the volume of its grid cell divided by the particles sharing it."""
+    (given in simulation space), fill the interior if `particle_filling` is set, keep a random
+    `max_particles` of them (the other Gaussians are carried, see `CarriedGaussians`), and give
+    every particle the volume of its grid cell divided by the particles sharing it."""
     keep = torch.nonzero(opacities >= config.opacity_threshold).squeeze(1)
     if keep.numel() == 0:
         raise MPMError(f"{config.source}: no Gaussian has opacity >= opacity_threshold {config.opacity_threshold}; "
@@ -106,7 +131,17 @@ def prepare_particles(means: Tensor, covariances: Tensor, opacities: Tensor, con
         pos = torch.cat([pos, fill])
         cov = torch.cat([cov, (h / 2) ** 2 * torch.eye(3).expand(len(fill), 3, 3)])
         index = torch.cat([index, torch.full((len(fill),), -1, dtype=torch.long)])
-    return GaussianParticles(pos, cov, cell_volumes(pos, config.dx), index, space)
+    carried = None
+    if max_particles is not None and len(pos) > max_particles:
+        if max_particles < 1:
+            raise MPMError(f"max_particles is {max_particles}; it must be at least 1")
+        order = torch.randperm(len(pos), generator=generator)
+        sim, rest = order[:max_particles], order[max_particles:]
+        rest = rest[index[rest] >= 0]  # left-out filling particles are simply dropped
+        _, nearest = cKDTree(pos[sim].numpy()).query(pos[rest].numpy())
+        carried = CarriedGaussians(pos[rest], cov[rest], index[rest], torch.from_numpy(nearest).long())
+        pos, cov, index = pos[sim], cov[sim], index[sim]
+    return GaussianParticles(pos, cov, cell_volumes(pos, config.dx), index, space, carried)
 
 
 def cell_volumes(positions: Tensor, dx: float) -> Tensor:
@@ -170,16 +205,22 @@ def polar_rotation(F: Tensor) -> Tensor:
 
 
 def deformed_gaussians(particles: GaussianParticles, x: Tensor, F: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """World-space kinematics of the rendered particles from a simulated state.
+    """World-space kinematics of the rendered Gaussians from a simulated state.
 
     x (M, 3), F (M, 3, 3) in simulation space -> (means (R, 3), covariances (R, 3, 3),
-    sh_rotations (R, 3, 3)) for the R rendered particles, in `particles.gaussian_index` order:
+    sh_rotations (R, 3, 3)) for the R rendered Gaussians, in `particles.render_index` order:
     Sigma_t = F Sigma_0 F^T mapped back to world space, and the world-space rotation of F's polar
     decomposition, by which view directions turn for SH evaluation (evaluate at R^T d).
-    Differentiable in x and F.
+    Carried Gaussians follow their carrier's affine motion. Differentiable in x and F.
     """
     keep = particles.rendered
-    xs, Fs = x[keep], F[keep]
+    xs, Fs, cov0 = x[keep], F[keep], particles.covariances[keep]
+    c = particles.carried
+    if c is not None:
+        Fc = F[c.carrier]
+        offset = c.positions - particles.positions[c.carrier]
+        xs = torch.cat([xs, x[c.carrier] + torch.einsum("kij,kj->ki", Fc, offset)])
+        Fs, cov0 = torch.cat([Fs, Fc]), torch.cat([cov0, c.covariances])
     space = particles.space
-    cov = space.cov_to_world(Fs @ particles.covariances[keep] @ Fs.transpose(1, 2))
+    cov = space.cov_to_world(Fs @ cov0 @ Fs.transpose(1, 2))
     return space.to_world(xs), cov, space.rot_to_world(polar_rotation(Fs.detach()))

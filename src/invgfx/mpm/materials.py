@@ -69,31 +69,139 @@ def lame(E: float, nu: float):
     return mu, lam
 
 
-# ---- polar decomposition with a stable gradient ---------------------------------------------
+# ---- isotropic matrix functions with a stable gradient ----------------------------------------
+# The elastoplastic models are isotropic functions of F = U diag(s) V^T: G = U diag(g) V^T (elastic
+# F after a return mapping, polar rotation) or G = U diag(g) U^T (Hencky stress), with g_i = phi(s_i)
+# for one scalar function phi (whose parameters may depend on symmetric functions of s). Warp's SVD
+# adjoint differentiates U and V separately, with 1 / (s_i^2 - s_j^2) factors that blow up where
+# singular values coincide (F = I at rest). Differentiating G as a whole gives, with
+# Y = U^T dL/dG (V or U) and P = U^T dF V, only bounded coefficients per pair i < j:
+#   d_ij = (g_j - g_i) / (s_j - s_i)   multiplies the symmetric part of P_ij; its limit phi'(s_i) at
+#                                      s_i = s_j is passed in by the caller (`dd`, pairs 01, 02, 12);
+#   (g_i + g_j) / (s_i + s_j) (U..V^T) or (g_j - g_i) / (s_i + s_j) (U..U^T) the antisymmetric part.
+# The diagonal of Y is the gradient of g, through which autodiff reaches s, mu, lam and the plastic
+# state; the gradient of s is U diag(ds) V^T (`singular_values`).
 @wp.func
-def polar_rotation(F: wp.mat33):
-    """Rotation R of F = R S (S symmetric), from the SVD F = U Sigma V^T: R = U V^T."""
+def singular_values(F: wp.mat33):
+    """Singular values s of F = U diag(s) V^T (U, V rotations, as wp.svd3; s[2] < 0 when det F < 0)."""
     U = wp.mat33()
     s = wp.vec3()
     V = wp.mat33()
     wp.svd3(F, U, s, V)
-    return U @ wp.transpose(V)
+    return s
 
 
-@wp.func_grad(polar_rotation)
-def adj_polar_rotation(F: wp.mat33, adj_ret: wp.mat33):
-    # dL/dF = U [(Y - Y^T)_ij / (s_i + s_j)] V^T with Y = U^T (dL/dR) V: finite for repeated
-    # singular values (F = I included), unlike differentiating U and V separately.
+@wp.func_grad(singular_values)
+def adj_singular_values(F: wp.mat33, adj_ret: wp.vec3):
+    U = wp.mat33()
+    s = wp.vec3()
+    V = wp.mat33()
+    wp.svd3(F, U, s, V)
+    wp.adjoint[F] += U @ wp.diag(adj_ret) @ wp.transpose(V)
+
+
+@wp.func
+def safe_sum(a: float, b: float):
+    """a + b kept away from 0 (inverted elements), for the antisymmetric coefficients."""
+    return wp.max(a + b, 1.0e-6)
+
+
+@wp.func
+def spectral_uv(F: wp.mat33, g: wp.vec3, dd: wp.vec3):
+    """U diag(g) V^T for F = U diag(s) V^T; dd: (g_j - g_i) / (s_j - s_i) for the pairs (0, 1),
+    (0, 2), (1, 2) (their limit phi'(s_i) where s_i = s_j). Gradients reach F and g, not dd."""
+    U = wp.mat33()
+    s = wp.vec3()
+    V = wp.mat33()
+    wp.svd3(F, U, s, V)
+    return U @ wp.diag(g) @ wp.transpose(V)
+
+
+@wp.func_grad(spectral_uv)
+def adj_spectral_uv(F: wp.mat33, g: wp.vec3, dd: wp.vec3, adj_ret: wp.mat33):
     U = wp.mat33()
     s = wp.vec3()
     V = wp.mat33()
     wp.svd3(F, U, s, V)
     Y = wp.transpose(U) @ adj_ret @ V
-    D = wp.mat33()
+    M = wp.mat33(0.0)
     for i in range(3):
-        for j in range(3):
-            D[i, j] = (Y[i, j] - Y[j, i]) / wp.max(s[i] + s[j], 1.0e-6)
-    wp.adjoint[F] += U @ D @ wp.transpose(V)
+        for j in range(i + 1, 3):
+            sym = 0.5 * (Y[i, j] + Y[j, i]) * dd[i + j - 1]
+            skew = 0.5 * (Y[i, j] - Y[j, i]) * (g[i] + g[j]) / safe_sum(s[i], s[j])
+            M[i, j] = sym + skew
+            M[j, i] = sym - skew
+    wp.adjoint[F] += U @ M @ wp.transpose(V)
+    wp.adjoint[g] += wp.vec3(Y[0, 0], Y[1, 1], Y[2, 2])
+
+
+@wp.func
+def spectral_uu(F: wp.mat33, g: wp.vec3, dd: wp.vec3):
+    """U diag(g) U^T for F = U diag(s) V^T (a symmetric function of F F^T); dd as in spectral_uv."""
+    U = wp.mat33()
+    s = wp.vec3()
+    V = wp.mat33()
+    wp.svd3(F, U, s, V)
+    return U @ wp.diag(g) @ wp.transpose(U)
+
+
+@wp.func_grad(spectral_uu)
+def adj_spectral_uu(F: wp.mat33, g: wp.vec3, dd: wp.vec3, adj_ret: wp.mat33):
+    U = wp.mat33()
+    s = wp.vec3()
+    V = wp.mat33()
+    wp.svd3(F, U, s, V)
+    Y = wp.transpose(U) @ adj_ret @ U
+    M = wp.mat33(0.0)
+    for i in range(3):
+        for j in range(i + 1, 3):
+            sym = 0.5 * (Y[i, j] + Y[j, i])
+            skew = (g[j] - g[i]) / safe_sum(s[i], s[j])
+            M[i, j] = sym * (dd[i + j - 1] + skew)
+            M[j, i] = sym * (dd[i + j - 1] - skew)
+    wp.adjoint[F] += U @ M @ wp.transpose(V)
+    wp.adjoint[g] += wp.vec3(Y[0, 0], Y[1, 1], Y[2, 2])
+
+
+@wp.func
+def expm1_ratio(c: float, x: float):
+    """(e^(c x) - 1) / (e^x - 1), continued by its limit c at x = 0 (series where float32 cancels)."""
+    if wp.abs(x) < 1.0e-3:
+        return c * (1.0 + 0.5 * (c - 1.0) * x)
+    return (wp.exp(c * x) - 1.0) / (wp.exp(x) - 1.0)
+
+
+@wp.func
+def log_ratio(x: float):
+    """x / (e^x - 1), continued by 1 at x = 0."""
+    if wp.abs(x) < 1.0e-3:
+        return 1.0 - 0.5 * x
+    return x / (wp.exp(x) - 1.0)
+
+
+@wp.func
+def log_strain(s: wp.vec3):
+    """Hencky strain eps_i = log s_i (s clamped to 1e-6 so inverted elements stay finite)."""
+    return wp.vec3(wp.log(wp.max(s[0], 1.0e-6)), wp.log(wp.max(s[1], 1.0e-6)), wp.log(wp.max(s[2], 1.0e-6)))
+
+
+@wp.func
+def from_log_strain(F: wp.mat33, eps: wp.vec3, c: float, eps_new: wp.vec3):
+    """U diag(exp(eps_new)) V^T where eps_new = a + c eps (a the same for all i), so that
+    phi(s) = e^a s^c and (g_j - g_i) / (s_j - s_i) = g_i / s_i (e^(c x) - 1) / (e^x - 1), x = eps_j - eps_i."""
+    g = wp.vec3(wp.exp(eps_new[0]), wp.exp(eps_new[1]), wp.exp(eps_new[2]))
+    dd = wp.vec3(
+        g[0] * wp.exp(-eps[0]) * expm1_ratio(c, eps[1] - eps[0]),
+        g[0] * wp.exp(-eps[0]) * expm1_ratio(c, eps[2] - eps[0]),
+        g[1] * wp.exp(-eps[1]) * expm1_ratio(c, eps[2] - eps[1]),
+    )
+    return spectral_uv(F, g, dd)
+
+
+@wp.func
+def polar_rotation(F: wp.mat33):
+    """Rotation R of F = R S (S symmetric): U V^T, i.e. g = 1 (phi constant, dd = 0)."""
+    return spectral_uv(F, wp.vec3(1.0), wp.vec3(0.0))
 
 
 # ---- elastic Kirchhoff stresses -------------------------------------------------------------
@@ -115,14 +223,16 @@ def neo_hookean(F: wp.mat33, mu: float, lam: float):
 
 @wp.func
 def hencky(F: wp.mat33, mu: float, lam: float):
-    """St. Venant-Kirchhoff on Hencky strain: tau = U (2 mu eps + lam tr(eps) I) U^T, eps = log Sigma."""
-    U = wp.mat33()
-    s = wp.vec3()
-    V = wp.mat33()
-    wp.svd3(F, U, s, V)
-    eps = wp.vec3(wp.log(wp.max(s[0], 1.0e-6)), wp.log(wp.max(s[1], 1.0e-6)), wp.log(wp.max(s[2], 1.0e-6)))
+    """St. Venant-Kirchhoff on Hencky strain: tau = U (2 mu eps + lam tr(eps) I) U^T, eps = log Sigma
+    (phi(s) = 2 mu log s + const, so (t_j - t_i) / (s_j - s_i) = 2 mu / s_i x / (e^x - 1))."""
+    eps = log_strain(singular_values(F))
     t = 2.0 * mu * eps + wp.vec3(lam * (eps[0] + eps[1] + eps[2]))
-    return U @ wp.diag(t) @ wp.transpose(U)
+    dd = 2.0 * mu * wp.vec3(
+        wp.exp(-eps[0]) * log_ratio(eps[1] - eps[0]),
+        wp.exp(-eps[0]) * log_ratio(eps[2] - eps[0]),
+        wp.exp(-eps[1]) * log_ratio(eps[2] - eps[1]),
+    )
+    return spectral_uu(F, t, dd)
 
 
 @wp.func
@@ -154,58 +264,55 @@ def kirchhoff_stress(material: int, F: wp.mat33, plastic: float, mu: float, lam:
 def von_mises_return(F: wp.mat33, plastic: float, mu: float, yield_stress: float, damping: float):
     """Project the Hencky strain onto ||2 mu dev(eps)|| <= yield_stress; `damping` in (0, 1]
     scales the plastic step (1: perfect plasticity, < 1: viscoplastic). Returns (F_e, plastic)."""
-    U = wp.mat33()
-    s = wp.vec3()
-    V = wp.mat33()
-    wp.svd3(F, U, s, V)
-    eps = wp.vec3(wp.log(wp.max(s[0], 1.0e-6)), wp.log(wp.max(s[1], 1.0e-6)), wp.log(wp.max(s[2], 1.0e-6)))
+    eps = log_strain(singular_values(F))
     dev = eps - wp.vec3((eps[0] + eps[1] + eps[2]) / 3.0)
     dev_norm = wp.length(dev)
     dgamma = dev_norm - yield_stress / (2.0 * mu)
     if dgamma <= 0.0:
         return F, plastic
     dgamma = dgamma * damping
-    eps = eps - (dgamma / dev_norm) * dev
-    Fe = U @ wp.diag(wp.vec3(wp.exp(eps[0]), wp.exp(eps[1]), wp.exp(eps[2]))) @ wp.transpose(V)
-    return Fe, plastic + dgamma
+    shrink = dgamma / dev_norm
+    return from_log_strain(F, eps, 1.0 - shrink, eps - shrink * dev), plastic + dgamma
 
 
 @wp.func
 def drucker_prager_return(F: wp.mat33, mu: float, lam: float, alpha: float):
     """Sand (Klar et al. 2016, cohesionless): tension -> stress free; shear beyond the friction cone
     is projected back onto it. Returns the elastic F."""
-    U = wp.mat33()
-    s = wp.vec3()
-    V = wp.mat33()
-    wp.svd3(F, U, s, V)
-    eps = wp.vec3(wp.log(wp.max(s[0], 1.0e-6)), wp.log(wp.max(s[1], 1.0e-6)), wp.log(wp.max(s[2], 1.0e-6)))
+    eps = log_strain(singular_values(F))
     tr = eps[0] + eps[1] + eps[2]
     if tr >= 0.0:
-        return U @ wp.transpose(V)
+        return polar_rotation(F)
     dev = eps - wp.vec3(tr / 3.0)
     dev_norm = wp.length(dev)
     dgamma = dev_norm + (3.0 * lam + 2.0 * mu) / (2.0 * mu) * tr * alpha
     if dgamma <= 0.0:
         return F
-    eps = eps - (dgamma / wp.max(dev_norm, 1.0e-12)) * dev
-    return U @ wp.diag(wp.vec3(wp.exp(eps[0]), wp.exp(eps[1]), wp.exp(eps[2]))) @ wp.transpose(V)
+    shrink = dgamma / wp.max(dev_norm, 1.0e-12)
+    return from_log_strain(F, eps, 1.0 - shrink, eps - shrink * dev)
+
+
+@wp.func
+def clamp_slope(a: float, b: float, ca: float, cb: float, lo: float, hi: float):
+    """(clamp(b) - clamp(a)) / (b - a), continued by the slope of clamp (1 inside, 0 outside) at a = b."""
+    if wp.abs(b - a) > 1.0e-6:
+        return (cb - ca) / (b - a)
+    if a > lo and a < hi:
+        return 1.0
+    return 0.0
 
 
 @wp.func
 def snow_return(F: wp.mat33, Jp: float, theta_c: float, theta_s: float):
     """Stomakhin et al. 2013: clamp singular values to [1 - theta_c, 1 + theta_s]; the clamped part
     moves into the plastic volume ratio J_p. Returns (F_e, J_p)."""
-    U = wp.mat33()
-    s = wp.vec3()
-    V = wp.mat33()
-    wp.svd3(F, U, s, V)
-    c = wp.vec3(
-        wp.clamp(s[0], 1.0 - theta_c, 1.0 + theta_s),
-        wp.clamp(s[1], 1.0 - theta_c, 1.0 + theta_s),
-        wp.clamp(s[2], 1.0 - theta_c, 1.0 + theta_s),
-    )
+    s = singular_values(F)
+    lo, hi = 1.0 - theta_c, 1.0 + theta_s
+    c = wp.vec3(wp.clamp(s[0], lo, hi), wp.clamp(s[1], lo, hi), wp.clamp(s[2], lo, hi))
     Jp_new = Jp * (s[0] * s[1] * s[2]) / (c[0] * c[1] * c[2])
-    return U @ wp.diag(c) @ wp.transpose(V), Jp_new
+    dd = wp.vec3(clamp_slope(s[0], s[1], c[0], c[1], lo, hi), clamp_slope(s[0], s[2], c[0], c[2], lo, hi),
+                 clamp_slope(s[1], s[2], c[1], c[2], lo, hi))
+    return spectral_uv(F, c, dd), Jp_new
 
 
 @wp.func
