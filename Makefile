@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # The CPU wheel that lies on these machines; a plain `torch` would pull a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
-EXTRAS ?= dev
+EXTRAS ?= dev,diffusion
 STAMP  := $(VENV)/.installed
 
 .PHONY: venv demo test bench clean

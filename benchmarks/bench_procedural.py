@@ -3,7 +3,9 @@
 1. Solver success rate and speed vs output size: plain WFC (least entropy, no backtracking,
    one attempt per seed) against ours (backtracking + block repair), on rules learned from
    procedural buildings and from the same buildings read back from Merrell-format files.
-2. Peak Python memory of one 40 x 40 x 10 solve (tracemalloc).
+   The compiled search (engine "fast", numba) against the plain-Python reference engine.
+2. First call in a new process: numba compiling (empty cache) and loading its cache; peak
+   memory of one 40 x 40 x 10 solve (tracemalloc, and the growth of the process's peak RSS).
 3. Neural translator vs classical solver on held-out massings (trains the translator first,
    resumably, into --work).
 
@@ -14,7 +16,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -33,14 +39,46 @@ def example_buildings(count: int, seed: int) -> list[np.ndarray]:
     return [generate_building(random_params(rng), seed=i) for i in range(count)]
 
 
-def solver_table(rules, sizes_seeds, label: str) -> list[str]:
-    """sizes_seeds: [(size, seeds for plain WFC, seeds for ours)]."""
+FIRST_CALL = """
+import resource, time
+t0 = time.perf_counter()
+import numpy as np
+from invgfx.procedural import NAMES, generate_building, learn_adjacency, random_params, solve
+rng = np.random.default_rng(0)
+rules = learn_adjacency([generate_building(random_params(rng), i) for i in range(20)], list(NAMES))
+t1 = time.perf_counter()
+solve(rules, (40, 40, 10), seed=0)
+t2 = time.perf_counter()
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+res = solve(rules, (80, 80, 10), seed=1)
+print(f"{t1 - t0:.2f} {t2 - t1:.2f} {res.stats['seconds']:.3f} {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024:.1f}")
+"""
+
+
+def first_calls() -> list[str]:
+    """Import + first 40x40x10 solve in fresh processes: with an empty numba cache (compile)
+    and again with the cache it left (load)."""
     rows = []
-    for size, plain_seeds, our_seeds in sizes_seeds:
-        for name, backtracking, seeds in (("plain WFC (no backtracking)", False, plain_seeds), ("ours (backtracking + block repair)", True, our_seeds)):
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for what in ("empty cache (numba compiles)", "cache present (numba loads)"):
+            out = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True, text=True, check=True).stdout.split()
+            imp, first, warm80, rss = map(float, out)
+            rows.append(f"| {what} | {imp:.2f} | {first:.2f} | {warm80:.2f} | {rss:.0f} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def solver_table(rules, sizes_seeds, label: str) -> list[str]:
+    """sizes_seeds: [(size, seeds for plain WFC, seeds for ours[, seeds for ours on the reference engine])]."""
+    rows = []
+    for size, plain_seeds, our_seeds, *ref_seeds in sizes_seeds:
+        runs = [("plain WFC (no backtracking)", False, plain_seeds, "fast"), ("ours (backtracking + block repair)", True, our_seeds, "fast")]
+        runs += [("ours, plain-Python reference engine", True, n, "reference") for n in ref_seeds]
+        for name, backtracking, seeds, engine in runs:
             ok, secs, viol, bt, resets = 0, [], 0, 0, 0
             for s in range(seeds):
-                res = solve(rules, size, seed=s, backtracking=backtracking)
+                res = solve(rules, size, seed=s, backtracking=backtracking, engine=engine)
                 secs.append(res.stats["seconds"])
                 if res.ok:
                     ok += 1
@@ -81,7 +119,10 @@ def main() -> None:
     seeds = 5 if q else args.seeds
     head = ["| examples | size | solver | success | rule violations | s / grid | cells / s | backtracks / repairs per grid |", "|---|---|---|---|---|---|---|---|"]
     few = 5 if q else 20
-    rows = solver_table(rules, [((20, 20, 8), few, few), ((40, 40, 10), few, seeds), ((80, 80, 10), 2 if q else 5, 2 if q else 5)], "procedural buildings")
+    print("| first call in a new process | import + learn s | first 40x40x10 solve s | then 80x80x10 solve s | peak RSS growth of the 80x80x10 solve MiB |\n|---|---|---|---|---|")
+    first_calls()
+    solve(rules, (8, 8, 4))  # load the compiled search before timing
+    rows = solver_table(rules, [((20, 20, 8), few, few), ((40, 40, 10), few, seeds, 2 if q else 10), ((80, 80, 10), 2 if q else 5, 2 if q else 20)], "procedural buildings")
     rows += solver_table(merrell_rules, [((40, 40, 10), few, few)], "Merrell .txt files")
     print("\n" + "\n".join(head + rows) + "\n")
 
@@ -89,7 +130,7 @@ def main() -> None:
     res = solve(rules, (40, 40, 10), seed=0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    print(f"peak Python memory of one 40x40x10 solve: {peak / 2**20:.1f} MiB (ok={res.ok})\n")
+    print(f"peak Python memory of one 40x40x10 solve (tracemalloc; arrays numba grows inside the search are not seen): {peak / 2**20:.1f} MiB (ok={res.ok})\n")
     if args.images:
         out = Path(args.images)
         save_grid(out / "procedural_example.png", examples[3], NAMES, scale=10)

@@ -30,22 +30,22 @@ def _check_valid(grid, rules, periodic=(False, False, False)):
 
 
 def test_outputs_obey_every_rule_and_seed_reproduces(rules):
-    a = solve(rules, (20, 18, 7), seed=1)
+    a = solve(rules, (20, 18, 7), seed=0)
     assert a.ok and a.grid.shape == (20, 18, 7)
     _check_valid(a.grid, rules)
     assert (a.grid[:, :, 0] == L["ground"]).all()  # learned: the -z face is ground
     assert occupancy(a.grid).sum() > 0.01 * a.grid.size  # it builds something, not only air
-    assert (solve(rules, (20, 18, 7), seed=1).grid == a.grid).all()
+    assert (solve(rules, (20, 18, 7), seed=0).grid == a.grid).all()
     assert (solve(rules, (20, 18, 7), seed=2).grid != a.grid).any()
 
 
 def test_backtracking_and_block_repair_where_plain_wfc_fails(rules):
-    plain = solve(rules, (24, 24, 8), seed=3, backtracking=False)
+    plain = solve(rules, (24, 24, 8), seed=141, backtracking=False)
     assert not plain.ok and plain.conflict is not None and "contradiction" in plain.message
-    ours = solve(rules, (24, 24, 8), seed=3)
+    ours = solve(rules, (24, 24, 8), seed=141)
     assert ours.ok and ours.stats["backtracks"] >= 1
     _check_valid(ours.grid, rules)
-    repaired = solve(rules, (24, 24, 8), seed=3, backtrack_limit=0)  # force Merrell-style block repair
+    repaired = solve(rules, (24, 24, 8), seed=141, backtrack_limit=0)  # force Merrell-style block repair
     assert repaired.ok and repaired.stats["resets"] >= 1
     _check_valid(repaired.grid, rules)
 

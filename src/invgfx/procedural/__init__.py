@@ -4,7 +4,9 @@
     modules     the module catalogue (labels, colours, orientations) and grid symmetries
     formats     CSV (the talk's neighbour table), Merrell text, MagicaVoxel .vox, meshes, PNG
     rules       learning: adjacency model and overlapping patterns -> RuleSet (JSON)
-    solver      constraint propagation + entropy choice + backtracking + block repair, pins
+    solver      rules + size + edges + pins -> a search problem; results and contradiction reports
+    search      the search (AC-3, entropy choice, backtracking, block repair) in plain Python: the reference
+    search_numba  the same search compiled with numba (the default engine; same grids)
     render      isometric voxel pictures
     neural      pix2pix-style 3D massing -> building translator (torch)
     compare     translator vs solver on held-out massings

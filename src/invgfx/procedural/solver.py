@@ -2,9 +2,7 @@
 
 It is WaveFunctionCollapse / model synthesis with what plain WFC lacks:
 
-* domains are Python integers used as bitsets (bit t = tile t still possible), and
-  propagation is AC-3 over the 6-neighbourhood with the support of each domain memoised,
-  so one collapse costs a few dictionary look-ups per touched cell;
+* propagation is AC-3 over the 6-neighbourhood on bitset domains;
 * the next cell is the one of least entropy (frequency-weighted, tiny random tie-break) or
   the next in scanline order; its tile is drawn with the learned frequencies;
 * on a contradiction it backtracks chronologically (undo the last choice, forbid it,
@@ -15,21 +13,23 @@ It is WaveFunctionCollapse / model synthesis with what plain WFC lacks:
 * pins restrict cells to label sets, bounded edges restrict the border cells to tiles seen
   on the same face of the examples, periodic edges wrap around.
 
+This module turns rules, size, edges and pins into a `search.Problem` and its starting
+domains; the search itself runs compiled (`search_numba`, engine "fast") or in plain Python
+(`search`, engine "reference"): the same steps and random numbers, so the same grids.
+
 Contradictions never raise: the result says whether it succeeded, and if not, which pin or
 cell made it impossible.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-import random
 import time
-from bisect import bisect
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import search as reference
 from .errors import ProceduralError
 from .formats import DIRECTIONS
 from .rules import RuleSet
@@ -90,7 +90,7 @@ class SolveResult:
     """grid: labels (X, Y, Z); when ok is False, the labels of the decided tiles (tile-grid
     shape), -1 where undecided. tiles: the tile grid. message: what happened, in words.
     conflict: the tile cell where it got stuck, if any. stats: seconds, cells_per_second,
-    decisions, backtracks, resets."""
+    decisions, backtracks, resets, engine (the search module that ran)."""
 
     grid: np.ndarray
     tiles: np.ndarray
@@ -98,132 +98,6 @@ class SolveResult:
     message: str
     conflict: tuple[int, int, int] | None = None
     stats: dict = field(default_factory=dict)
-
-
-def _bits(m: int) -> list[int]:
-    out = []
-    while m:
-        low = m & -m
-        out.append(low.bit_length() - 1)
-        m ^= low
-    return out
-
-
-def _pack(mask: np.ndarray) -> list[int]:
-    """(n, T) bool -> n Python ints, bit t set where mask[:, t]."""
-    packed = np.packbits(mask, axis=1, bitorder="little")
-    return [int.from_bytes(row.tobytes(), "little") for row in packed]
-
-
-class _Search:
-    """State of one solve: flat cell arrays in C order of the tile grid (Tx, Ty, Tz)."""
-
-    def __init__(self, rules: RuleSet, shape, periodic, heuristic: str, rng: random.Random):
-        self.shape = shape
-        self.rng = rng
-        self.heuristic = heuristic
-        T = rules.n_tiles
-        compat = rules.compat
-        self.compat = [[int.from_bytes(np.packbits(compat[d, t], bitorder="little").tobytes(), "little") for t in range(T)] for d in range(6)]
-        self.weights = rules.weights.astype(float)
-        self.support: dict[int, tuple[int, ...]] = {}
-        self.entropy_memo: dict[int, float] = {}
-        self.choice_memo: dict[int, tuple[list[int], list[float]]] = {}
-        idx = np.arange(int(np.prod(shape))).reshape(shape)
-        self.nbr = []
-        for dx, dy, dz in DIRECTIONS:
-            j = np.roll(idx, (-dx, -dy, -dz), axis=(0, 1, 2))
-            for axis, o in enumerate((dx, dy, dz)):
-                if o and not periodic[axis]:
-                    edge = [slice(None)] * 3
-                    edge[axis] = -1 if o > 0 else 0
-                    j[tuple(edge)] = -1
-            self.nbr.append(j.ravel().tolist())
-
-    def _supports(self, dom: int) -> tuple[int, ...]:
-        """For each direction d, the tiles allowed at cell + d when the cell holds `dom`."""
-        tiles = _bits(dom)
-        out = []
-        for d in range(6):
-            s = 0
-            for t in tiles:
-                s |= self.compat[d][t]
-            out.append(s)
-        self.support[dom] = out = tuple(out)
-        return out
-
-    def key(self, i: int, dom: int) -> float:
-        if self.heuristic == "scanline":
-            return i
-        h = self.entropy_memo.get(dom)
-        if h is None:
-            w = self.weights[_bits(dom)]
-            total = w.sum()
-            h = math.log(total) - float((w * np.log(w)).sum()) / total
-            self.entropy_memo[dom] = h
-        return h + 1e-6 * self.rng.random()
-
-    def propagate(self, stack: list[int]) -> int:
-        """AC-3 from the cells in `stack`; returns a cell whose domain became empty, or -1."""
-        dom, trail, heap, support, key = self.dom, self.trail, self.heap, self.support, self.key
-        nbrs = tuple(zip(range(6), self.nbr))
-        while stack:
-            i = stack.pop()
-            di = dom[i]
-            sup = support.get(di) or self._supports(di)
-            for d, nbr in nbrs:
-                j = nbr[i]
-                if j < 0:
-                    continue
-                dj = dom[j]
-                nd = dj & sup[d]
-                if nd != dj:
-                    if not nd:
-                        return j
-                    trail.append((j, dj))
-                    dom[j] = nd
-                    stack.append(j)
-                    if nd & (nd - 1):
-                        heapq.heappush(heap, (key(j, nd), j, nd))
-        return -1
-
-    def start(self, base: list[int], assigned: dict[int, int]) -> int:
-        """Domains = `base` with the `assigned` tiles fixed, made arc consistent."""
-        self.dom = list(base)
-        self.trail: list[tuple[int, int]] = []
-        self.heap: list = []
-        self.decisions: list[tuple[int, int, int]] = []
-        for i, t in assigned.items():
-            self.dom[i] = 1 << t
-        bad = self.propagate(list(assigned) if assigned else list(range(len(base))))
-        self.heap = [(self.key(i, d), i, d) for i, d in enumerate(self.dom) if d & (d - 1)]
-        heapq.heapify(self.heap)
-        return bad
-
-    def next_cell(self) -> int:
-        heap, dom = self.heap, self.dom
-        while heap:
-            _, i, d = heapq.heappop(heap)
-            if dom[i] == d and d & (d - 1):
-                return i
-        return -1
-
-    def choose(self, dom: int) -> int:
-        memo = self.choice_memo.get(dom)
-        if memo is None:
-            tiles = _bits(dom)
-            memo = (tiles, np.cumsum(self.weights[tiles]).tolist())
-            self.choice_memo[dom] = memo
-        tiles, cum = memo
-        return tiles[min(bisect(cum, self.rng.random() * cum[-1]), len(tiles) - 1)]
-
-    def undo(self, mark: int) -> None:
-        dom, trail, heap = self.dom, self.trail, self.heap
-        while len(trail) > mark:
-            j, old = trail.pop()
-            dom[j] = old
-            if old & (old - 1):
-                heapq.heappush(heap, (self.key(j, old), j, old))
 
 
 def _tile_domains(rules: RuleSet, tshape, out_shape, periodic, bounded: bool, pins: list[Pin]) -> np.ndarray:
@@ -259,6 +133,36 @@ def _tile_domains(rules: RuleSet, tshape, out_shape, periodic, bounded: bool, pi
     return allowed
 
 
+def _engine(name: str):
+    """The search module for `name`: "fast" (numba; falls back to the reference, with a
+    warning, where numba is missing) or "reference"."""
+    if name == "reference":
+        return reference
+    if name != "fast":
+        raise ProceduralError(f"engine={name!r}; use 'fast' or 'reference'")
+    try:
+        from . import search_numba
+    except ImportError:
+        warnings.warn("numba is not installed: solving with the pure-Python reference search (same grids, about 10x slower)", stacklevel=3)
+        return reference
+    return search_numba
+
+
+def _problem(rules: RuleSet, tshape, periodic) -> reference.Problem:
+    """Neighbour table (6, N) of the tile grid: -1 past a bounded edge, wrapped on periodic axes."""
+    idx = np.arange(int(np.prod(tshape))).reshape(tshape)
+    nbr = np.empty((6, idx.size), np.int64)
+    for d, (dx, dy, dz) in enumerate(DIRECTIONS):
+        j = np.roll(idx, (-dx, -dy, -dz), axis=(0, 1, 2))
+        for axis, o in enumerate((dx, dy, dz)):
+            if o and not periodic[axis]:
+                edge = [slice(None)] * 3
+                edge[axis] = -1 if o > 0 else 0
+                j[tuple(edge)] = -1
+        nbr[d] = j.ravel()
+    return reference.Problem(tuple(tshape), nbr, rules.compat, rules.weights.astype(float))
+
+
 def solve(
     rules: RuleSet,
     size: tuple[int, int, int],
@@ -273,6 +177,7 @@ def solve(
     backtrack_limit: int = 64,
     max_resets: int | None = None,
     progress: bool = False,
+    engine: str = "fast",
 ) -> SolveResult:
     """Fill a label grid of `size` (X, Y, Z) that satisfies `rules` exactly.
 
@@ -281,9 +186,11 @@ def solve(
     same face (else borders are free). ground: a label to put on every voxel of z = 0 and
     nowhere else. heuristic: "entropy" (least entropy first) or "scanline".
     backtracking=False gives plain WFC: stop at the first contradiction.
-    max_resets: block repairs allowed before giving up (default grows with the size)."""
+    max_resets: block repairs allowed before giving up (default grows with the size).
+    engine: "fast" (compiled) or "reference" (plain Python); both give the same grid."""
     if heuristic not in ("entropy", "scanline"):
         raise ProceduralError(f"heuristic={heuristic!r}; use 'entropy' or 'scanline'")
+    search = _engine(engine)
     size = tuple(int(s) for s in size)
     periodic = tuple(bool(p) for p in periodic)
     n = rules.pattern_size
@@ -302,114 +209,56 @@ def solve(
         layer[:, :, 0] = True
         pins += [Pin(layer, (g,), f"ground layer {ground}"), Pin(~layer, tuple(i for i in range(len(rules.names)) if i != g), f"no {ground} above z=0")]
     t0 = time.perf_counter()
-    rng = random.Random(seed)
-    search = _Search(rules, tshape, periodic, heuristic, rng)
+    problem = _problem(rules, tshape, periodic)
     cells = int(np.prod(tshape))
 
-    def fail(msg, cell=None):
-        tiles = np.array([d.bit_length() - 1 if d and not d & (d - 1) else -1 for d in search.dom]).reshape(tshape)
-        grid = np.where(tiles >= 0, rules.tile_labels()[tiles], -1) if rules.patterns is not None else tiles
+    def result(tiles, ok, msg, cell=None, outcome=None):
+        tiles = tiles.reshape(tshape)
+        if ok:
+            grid = rules.decode(tiles, periodic)
+        else:
+            grid = np.where(tiles >= 0, rules.tile_labels()[tiles], -1) if rules.patterns is not None else tiles
         where = tuple(int(c) for c in np.unravel_index(cell, tshape)) if cell is not None else None
-        return SolveResult(grid, tiles, False, msg, where, _stats(t0, cells, search))
+        seconds = time.perf_counter() - t0
+        stats = {"seconds": seconds, "cells": cells, "cells_per_second": cells / max(seconds, 1e-9), "engine": search.__name__.rsplit(".", 1)[-1]}
+        stats |= {k: getattr(outcome, k, 0) for k in ("decisions", "backtracks", "resets")}
+        return SolveResult(grid, tiles, ok, msg, where, stats)
 
-    base_mask = _tile_domains(rules, tshape, size, periodic, bounded, pins)
-    bad = search.start(_pack(base_mask.reshape(cells, -1)), {})
+    base, bad = search.consistent(problem, _tile_domains(rules, tshape, size, periodic, bounded, pins).reshape(cells, -1))
     if bad >= 0:
-        return fail(_explain(rules, tshape, size, periodic, bounded, pins), bad)
-    base = list(search.dom)
-    resets_left = max_resets if max_resets is not None else 20 + cells // 500
-    assigned: dict[int, int] = {}
-    since_reset = 0
-    radius, last_conflict = 2, None
-    search.n_decisions = search.n_backtracks = search.n_resets = 0
+        decided = np.where(base.sum(1) == 1, base.argmax(1), -1)
+        return result(decided, False, _explain(search, rules, tshape, size, periodic, bounded, pins), bad)
+    settings = reference.Settings(seed, heuristic, backtracking, backtrack_limit, max_resets if max_resets is not None else 20 + cells // 500)
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=cells, desc="solve", unit="cell", leave=False)
-    while True:
-        i = search.next_cell()
-        if i < 0:
-            break
-        t = search.choose(search.dom[i])
-        search.decisions.append((i, t, len(search.trail)))
-        assigned[i] = t
-        search.trail.append((i, search.dom[i]))
-        search.dom[i] = 1 << t
-        search.n_decisions += 1
-        if bar is not None and search.n_decisions % 512 == 0:
-            bar.update(512)
-        j = search.propagate([i])
-        if j < 0:
-            continue
-        if not backtracking:
-            x, y, z = np.unravel_index(j, tshape)
-            return fail(f"plain WFC stopped at a contradiction at tile cell ({x}, {y}, {z}) after {search.n_decisions} choices", j)
-        # chronological backtracking first
-        while j >= 0 and search.decisions and since_reset < backtrack_limit:
-            since_reset += 1
-            search.n_backtracks += 1
-            ci, ct, mark = search.decisions.pop()
-            del assigned[ci]
-            search.undo(mark)
-            rest = search.dom[ci] & ~(1 << ct)
-            if rest:
-                search.trail.append((ci, search.dom[ci]))
-                search.dom[ci] = rest
-                if rest & (rest - 1):
-                    heapq.heappush(search.heap, (search.key(ci, rest), ci, rest))
-                j = search.propagate([ci])
-        if j < 0:
-            continue
-        # block repair: forget the choices near the contradiction and rebuild
-        if resets_left == 0:
-            x, y, z = np.unravel_index(j, tshape)
-            return fail(f"gave up after {search.n_resets} block repairs and {search.n_backtracks} backtracks; "
-                        f"the last contradiction was at tile cell ({x}, {y}, {z}); the rules may not allow this size, these edges or pins", j)
-        resets_left -= 1
-        search.n_resets += 1
-        if search.decisions:  # the newest choice caused the contradiction: drop it
-            ci, _, _ = search.decisions[-1]
-            del assigned[ci]
-        c = np.array(np.unravel_index(j, tshape))
-        if last_conflict is not None and np.abs(c - last_conflict).max() <= radius:
-            radius = min(2 * radius, max(tshape))
-        else:
-            radius = 2
-        last_conflict = c
-        for ci in list(assigned):
-            if np.abs(np.array(np.unravel_index(ci, tshape)) - c).max() <= radius:
-                del assigned[ci]
-        since_reset = 0
-        if search.start(base, assigned) >= 0:  # cannot happen: a subset of consistent choices
-            return fail("internal error: rebuilding from consistent choices contradicted", j)
+    out = search.search(problem, base, settings, progress=None if bar is None else lambda k: bar.update(k - bar.n))
     if bar is not None:
         bar.close()
-    tiles = np.array([d.bit_length() - 1 for d in search.dom]).reshape(tshape)
-    grid = rules.decode(tiles, periodic)
-    return SolveResult(grid, tiles, True, "solved", None, _stats(t0, cells, search))
+    j = out.conflict
+    where = tuple(int(c) for c in np.unravel_index(j, tshape)) if j >= 0 else None
+    if out.status == reference.SOLVED:
+        return result(out.tiles, True, "solved", outcome=out)
+    if out.status == reference.CONTRADICTION:
+        msg = f"plain WFC stopped at a contradiction at tile cell {where} after {out.decisions} choices"
+    elif out.status == reference.GAVE_UP:
+        msg = (f"gave up after {out.resets} block repairs and {out.backtracks} backtracks; the last contradiction was at "
+               f"tile cell {where}; the rules may not allow this size, these edges or pins")
+    else:
+        msg = "internal error: rebuilding from consistent choices contradicted"
+    return result(out.tiles, False, msg, j, out)
 
 
-def _stats(t0: float, cells: int, search: _Search) -> dict:
-    seconds = time.perf_counter() - t0
-    return {
-        "seconds": seconds,
-        "cells": cells,
-        "cells_per_second": cells / max(seconds, 1e-9),
-        "decisions": getattr(search, "n_decisions", 0),
-        "backtracks": getattr(search, "n_backtracks", 0),
-        "resets": getattr(search, "n_resets", 0),
-    }
-
-
-def _explain(rules, tshape, size, periodic, bounded, pins) -> str:
+def _explain(search, rules, tshape, size, periodic, bounded, pins) -> str:
     """Which constraint makes the problem impossible: add edges, then pins one at a time,
     and name the first that leaves a cell without any tile."""
     cells = int(np.prod(tshape))
+    problem = _problem(rules, tshape, periodic)
 
     def contradicts(ps, b):
-        s = _Search(rules, tshape, periodic, "scanline", random.Random(0))
-        return s.start(_pack(_tile_domains(rules, tshape, size, periodic, b, ps).reshape(cells, -1)), {})
+        return search.consistent(problem, _tile_domains(rules, tshape, size, periodic, b, ps).reshape(cells, -1))[1]
 
     if contradicts([], False) >= 0:
         return f"the rules cannot fill any grid of size {size} (periodic={periodic}): some direction has no allowed neighbour for any tile"

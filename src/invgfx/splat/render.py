@@ -29,6 +29,7 @@ from invgfx.splat.sh import eval_sh
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.99
 T_MIN = 1e-4
+CHUNK_ENTRIES = 1 << 20  # dense (pixel, pair) entries worth evaluating in one step of the tile walk
 
 
 @dataclass
@@ -221,7 +222,8 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
     """The (pixel, Gaussian) entries that contribute to the image, grouped by pixel, nearest first.
 
     gauss/tile_id: (P,) pairs sorted by tile, then depth. Like a GPU tile rasteriser, each tile
-    walks its depth-sorted list in chunks (32, 64, 128, ... pairs) and stops once all its pixels
+    walks its depth-sorted list in chunks (32, 64, 128, ... pairs, or more while that keeps a
+    chunk under about CHUNK_ENTRIES) and stops once all its pixels
     are saturated (transmittance below 1e-4), so a solid object costs what its front layers
     cost, not its volume. Per-pixel state is laid out (pixel in tile, tile), and pixels are
     identified by id = slot * n_tiles + tile (see `_pixel_xy`).
@@ -246,6 +248,8 @@ def _contributing_entries(means2d: Tensor, conics: Tensor, opacities: Tensor, ga
     active = counts > 0
     while bool(active.any()):
         # The pairs of rank [begin, begin + chunk) in every active tile, still tile-major, depth-minor.
+        # Small problems take all their pairs at once: a chunk at least fills ~1M dense entries.
+        chunk = max(chunk, CHUNK_ENTRIES // (int(active.sum()) * per_tile))
         take = (counts - begin).clamp(0, chunk) * active
         tiles = torch.repeat_interleave(torch.arange(n_tiles, device=device), take)
         rank = torch.arange(len(tiles), device=device) - (torch.cumsum(take, 0) - take)[tiles]

@@ -1,0 +1,197 @@
+"""`invgfx learn-physics`: learn E (nu, density) of a Gaussian object from a video prior."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = """Learn physical parameters of a Gaussian object (DreamPhysics): simulate it with MPM
+(invgfx simulate's scene config), render groups of frames, judge them with a video prior and
+step the parameters in the log domain.
+
+Priors (--prior):
+  text:PROMPT         SDS with a ModelScope text-to-video model (--model DIR_OR_ID)
+  image:first-frame   SDS with Stable Video Diffusion conditioned on the first simulated frame
+  image:PICTURE.png   ... or on a picture (--model DIR_OR_ID)
+  reference:VIDEO     L2 + (1 - SSIM) to a video of the whole sequence from the same camera
+                      (groups x frames-per-group frames, same size as --width/--height)
+  analytic:VIDEO      SDS with the exact denoiser of VIDEO as the clean sample (a test prior)
+
+M = --groups x T = --frames-per-group frames are simulated at the config's frame_dt; epoch e
+feeds frames g, g + M, ..., g + M (T - 1) with g = e mod M. Gradients: the last
+--grad-substeps substeps before each rendered frame (the paper: 1), or 0 for full BPTT.
+
+Writes into --out: log.csv, params.json and checkpoint.pt every epoch (--resume continues an
+interrupted run), and at the end plot.png (parameters and loss against epoch) and
+before_after.mp4 (initial vs learned parameters, side by side); --preview-every N also writes
+preview_EPOCH.mp4 every N epochs."""
+
+EXAMPLES = """examples:
+  invgfx learn-physics ball --config configs/mpm/ball_jelly.json --prior reference:gt.mp4 --init E=5e2 --out out/ball
+  invgfx learn-physics plant --config configs/mpm/plant_jelly.json --prior text:"a plant swaying in the wind" \\
+      --model ~/models/text-to-video-ms-1.7b --device cuda --out out/plant
+  invgfx learn-physics ball --config configs/mpm/ball_jelly.json --prior image:first-frame \\
+      --model ~/models/stable-video-diffusion-img2vid-xt --groups 3 --frames-per-group 25 --device cuda --out out/ball_svd"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("learn-physics", help="learn E / nu / density of a Gaussian object from a video prior",
+                       description=HELP, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scene", help="procedural object (ball, plant, ...) or a 3DGS .ply")
+    p.add_argument("--config", required=True, help="MPM scene config (PhysGaussian/DreamPhysics .json or native .yaml)")
+    p.add_argument("--prior", required=True, help="text:PROMPT | image:first-frame | image:PICTURE | reference:VIDEO | analytic:VIDEO")
+    p.add_argument("--model", default=None, help="diffusers model folder or id for text:/image: priors")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
+    p.add_argument("--groups", type=int, default=4, help="frame groups M (default 4; the paper: 8 text, 3 image)")
+    p.add_argument("--frames-per-group", type=int, default=8, help="frames per group T (default 8; the paper: 16 text, 25 image)")
+    p.add_argument("--grad-substeps", type=int, default=1,
+                   help="substeps differentiated before each frame, 0: full BPTT (default 1 as the paper; measured "
+                        "biased, see docs/dreamphysics.md: 0 is slower but points the right way)")
+    p.add_argument("--learn", action="append", default=[], metavar="NAME:LO:HI",
+                   help="learn E, nu or density within bounds (SI units); repeatable (default E:1e3:1e8)")
+    p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
+                   help="initial value of a learned parameter (default: the config's)")
+    p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
+    p.add_argument("--lr", type=float, default=0.1, help="learning rate in log(theta) (default 0.1)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance of SDS priors (default: 100 text, 1..3 image)")
+    p.add_argument("--scene-set", action="append", default=[], metavar="KEY=VALUE", help="procedural scene parameter; repeatable")
+    p.add_argument("--e-unit", choices=["Pa", "1e7Pa"], default=None, help="unit of E in a PhysGaussian-style config")
+    p.add_argument("--max-particles", type=int, default=None, help="simulate at most N particles (others are carried)")
+    p.add_argument("--width", type=int, default=128, help="render width (default 128)")
+    p.add_argument("--height", type=int, default=128, help="render height (default 128)")
+    p.add_argument("--background", default="1,1,1", help="background r,g,b in [0, 1] (default white)")
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate of the written videos (default 10)")
+    p.add_argument("--preview-every", type=int, default=0, metavar="N", help="write a preview video every N epochs (default off)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.set_defaults(func=run_learn_physics)
+
+
+def parse_learn(specs: list[str], inits: list[str], config) -> list:
+    """--learn NAME:LO:HI and --init NAME=VALUE -> scalar PhysicalParameters (initial value: the config's)."""
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+    from invgfx.dreamphysics.params import scalar
+    from invgfx.dreamphysics.physics import MATERIAL_NAMES
+
+    init = {}
+    for item in inits:
+        name, _, value = item.partition("=")
+        try:
+            init[name] = float(value)
+        except ValueError:
+            raise DreamPhysicsError(f"--init {item!r}: expected NAME=VALUE, e.g. E=5e4") from None
+    params = []
+    for spec in specs or ["E:1e3:1e8"]:
+        parts = spec.split(":")
+        try:
+            name, lo, hi = parts[0], float(parts[1]), float(parts[2])
+        except (IndexError, ValueError):
+            raise DreamPhysicsError(f"--learn {spec!r}: expected NAME:LO:HI, e.g. E:1e3:1e8") from None
+        if name not in MATERIAL_NAMES:
+            raise DreamPhysicsError(f"--learn {spec!r}: {name} is not one of {MATERIAL_NAMES}")
+        params.append(scalar(name, init.pop(name, getattr(config, name)), lo, hi))
+    if init:
+        raise DreamPhysicsError(f"--init {sorted(init)}: not learned; add --learn NAME:LO:HI for them")
+    return params
+
+
+def parse_prior(spec: str, model: str | None) -> tuple[str, str]:
+    """--prior KIND:ARG -> (kind, arg), checked before any simulation is set up."""
+    from invgfx.dreamphysics import diffusion
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+
+    kind, _, arg = spec.partition(":")
+    if kind not in ("text", "image", "reference", "analytic") or not arg:
+        raise DreamPhysicsError(f"--prior {spec!r}: expected text:PROMPT, image:first-frame, image:PICTURE, "
+                                "reference:VIDEO or analytic:VIDEO")
+    if kind in ("text", "image") and model is None:
+        default_id = diffusion.TEXT_TO_VIDEO_ID if kind == "text" else diffusion.IMAGE_TO_VIDEO_ID
+        raise DreamPhysicsError(f"--prior {kind}:... needs --model: a diffusers folder of {default_id} "
+                                f"(download it where there is network: huggingface-cli download {default_id} --local-dir DIR)")
+    return kind, arg
+
+
+def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, device: str, first_frame):
+    """(prior, condition) for a parsed --prior; `first_frame()` renders frame 0 when the prior needs it."""
+    from invgfx.dreamphysics import diffusion
+    from invgfx.dreamphysics.prior import Condition
+    from invgfx.dreamphysics.reference import ReferenceVideoPrior
+    from invgfx.dreamphysics.sds import AnalyticSDSPrior
+    from invgfx.splat import read_image, read_video
+
+    if kind == "reference":
+        return ReferenceVideoPrior(arg), Condition()
+    if kind == "analytic":
+        return AnalyticSDSPrior(read_video(arg)), Condition()
+    if kind == "text":
+        prior = diffusion.TextToVideoSDS(diffusion.load_text_to_video(model, device),
+                                         **({} if guidance is None else {"guidance_scale": guidance}))
+        return prior, Condition(text=arg)
+    prior = diffusion.ImageToVideoSDS(diffusion.load_image_to_video(model, device),
+                                      **({} if guidance is None else {"guidance_scale": guidance}))
+    image = first_frame() if arg == "first-frame" else read_image(arg)
+    return prior, Condition(image=image)
+
+
+def run_learn_physics(args) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+    from invgfx.dreamphysics.loop import LearnConfig, learn
+    from invgfx.dreamphysics.params import ParameterSet
+    from invgfx.dreamphysics.physics import mpm_video
+    from invgfx.dreamphysics.report import plot_history, side_by_side
+    from invgfx.scenes import make_scene
+    from invgfx.scenes.cli import parse_settings
+    from invgfx.splat import write_video
+    from invgfx.splat.cli import load_scene, parse_vector
+
+    try:
+        from invgfx.mpm import load_config
+    except ImportError as err:
+        raise DreamPhysicsError(f"learn-physics needs the MPM simulator (invgfx.mpm), which cannot be imported: {err}") from None
+    kind, arg = parse_prior(args.prior, args.model)
+    if args.grad_substeps < 0:
+        raise DreamPhysicsError(f"--grad-substeps {args.grad_substeps}: use a positive number, or 0 for full BPTT")
+    cfg = load_config(args.config, e_unit=args.e_unit)
+    settings = parse_settings(args.scene_set)
+    cloud = make_scene(args.scene, seed=args.seed, **settings).cloud if settings else load_scene(args.scene, seed=args.seed)
+    simulate = mpm_video(cloud, cfg, width=args.width, height=args.height,
+                         background=parse_vector(args.background, "--background"),
+                         grad_substeps=args.grad_substeps or None, max_particles=args.max_particles,
+                         device=args.device, seed=args.seed)
+
+    def fresh_params() -> ParameterSet:
+        return ParameterSet(parse_learn(args.learn, args.init, cfg))
+
+    params = fresh_params()
+    all_frames = torch.arange(args.groups * args.frames_per_group)
+
+    def first_frame():
+        with torch.no_grad():
+            return simulate(params, torch.tensor([0]))[0]
+
+    prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame)
+    out = Path(args.out)
+    config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
+                         update=args.update, lr=args.lr, seed=args.seed)
+
+    def preview(epoch: int, current: ParameterSet) -> None:
+        if args.preview_every and (epoch + 1) % args.preview_every == 0:
+            with torch.no_grad():
+                write_video(out / f"preview_{epoch + 1:04d}.mp4", simulate(current, all_frames), fps=args.fps)
+
+    history = learn(simulate, params, prior, config, condition=condition, out_dir=out, resume=args.resume,
+                    on_epoch=preview)
+    if not history:
+        raise DreamPhysicsError(f"--epochs {args.epochs}: nothing was learned; ask for at least one epoch")
+    with torch.no_grad():
+        before = simulate(fresh_params(), all_frames)
+        after = simulate(params, all_frames)
+    write_video(out / "before_after.mp4", side_by_side(before, after), fps=args.fps)
+    plot_history(history, out / "plot.png")
+    print(f"learned {json.dumps(params.summary())} in {len(history)} epochs; wrote {out}/params.json, plot.png, "
+          "before_after.mp4, log.csv, checkpoint.pt")
+    return 0

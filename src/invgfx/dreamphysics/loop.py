@@ -1,0 +1,138 @@
+"""The optimisation loop of DreamPhysics (paper section 3) over any differentiable simulator.
+
+    simulate(params, frames) -> video (T, 3, H, W) in [0, 1]
+
+renders the simulated frames `frames` ((T,) long indices at the simulation frame rate, frame 0
+= initial state) with the current parameters. It must start from the initial state on every
+call (the state reset that the reference code misses after its preview render) and is where
+truncated or full BPTT is chosen. Each epoch feeds group epoch mod M (frame interpolation),
+evaluates the prior, back-propagates to the parameters and takes one log-domain step.
+
+With an output folder, every epoch rewrites (atomically) `checkpoint.pt` (parameters,
+optimiser and random state, history), `log.csv` and `params.json`; `resume=True` continues
+from the checkpoint exactly as if the run had not stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from invgfx.atomic import atomic_output, write_atomic
+from invgfx.dreamphysics.errors import DreamPhysicsError
+from invgfx.dreamphysics.frames import group_frames, group_of_epoch
+from invgfx.dreamphysics.params import ParameterSet
+from invgfx.dreamphysics.prior import Condition, VideoPrior
+from invgfx.dreamphysics.updates import ADAM_BETAS, LogUpdate
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.csv"
+PARAMS = "params.json"
+
+Simulate = Callable[[ParameterSet, Tensor], Tensor]
+
+
+@dataclass
+class LearnConfig:
+    """epochs: total epochs (a resumed run may raise it); groups M and frames_per_group T:
+    M T frames are simulated, group i = frames i, i + M, ..., i + M (T - 1) (the paper: M = 8,
+    T = 16 for ModelScope, 3 x 25 for SVD); update: "eq5" | "reference" | "adam" (see
+    updates.py) with learning rate lr (in log(theta) units; log10 for "reference") and, for
+    Adam, betas; seed: of the prior's noise."""
+
+    epochs: int = 50
+    groups: int = 8
+    frames_per_group: int = 16
+    update: str = "adam"
+    lr: float = 0.1
+    betas: tuple[float, float] = ADAM_BETAS
+    seed: int = 0
+
+
+def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: LearnConfig,
+          condition: Condition = Condition(), out_dir: str | Path | None = None, resume: bool = False,
+          on_epoch: Callable[[int, ParameterSet], None] | None = None, progress: bool = True) -> list[dict]:
+    """Learn `params` in place; returns the history, one dict per epoch: epoch, group, loss (at
+    the parameters before the step), seconds, and the parameters' summary after the step.
+    `condition` is passed to the prior with its `frames` set to each epoch's group;
+    `on_epoch(epoch, params)` runs after each step (e.g. to write a preview video)."""
+    from tqdm import tqdm
+
+    update = LogUpdate(config.update, config.lr, config.betas)
+    generator = torch.Generator().manual_seed(config.seed)
+    history: list[dict] = []
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and (out / CHECKPOINT).exists() and not resume:
+        raise DreamPhysicsError(f"{out / CHECKPOINT} exists: pass resume (--resume) to continue it, or choose another output folder")
+    if resume:
+        if out is None:
+            raise DreamPhysicsError("resume needs the output folder (out_dir, --out) of the run to continue")
+        if not (out / CHECKPOINT).exists():
+            raise DreamPhysicsError(f"resume: no checkpoint {CHECKPOINT} in {out}; run without resume to start")
+        history = _load_checkpoint(out / CHECKPOINT, config, params, update, generator)
+
+    bar = tqdm(range(len(history), config.epochs), initial=len(history), total=config.epochs,
+               desc="learn-physics", disable=not progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        group = group_of_epoch(epoch, config.groups)
+        frames = group_frames(group, config.groups, config.frames_per_group)
+        video = simulate(params, frames)
+        if video.ndim != 4 or video.shape[:2] != (len(frames), 3):
+            raise DreamPhysicsError(f"simulate returned a video of shape {tuple(video.shape)}, "
+                                    f"expected ({len(frames)}, 3, H, W) for frames {frames.tolist()}")
+        loss = prior.loss(video, replace(condition, frames=frames), generator)
+        loss.backward()
+        update.step(params)
+        history.append({"epoch": epoch, "group": group, "loss": float(loss.detach()), "seconds": time.perf_counter() - start,
+                        **params.summary()})
+        bar.set_postfix({k: f"{v:.4g}" for k, v in history[-1].items() if k not in ("epoch", "group", "seconds")})
+        if out is not None:
+            _save(out, config, params, update, generator, history)
+        if on_epoch is not None:
+            on_epoch(epoch, params)
+    return history
+
+
+def _save(out: Path, config: LearnConfig, params: ParameterSet, update: LogUpdate, generator: torch.Generator,
+          history: list[dict]) -> None:
+    with atomic_output(out / CHECKPOINT) as tmp:
+        torch.save({"config": asdict(config), "params": params.state_dict(), "update": update.state_dict(),
+                    "generator": generator.get_state(), "history": history}, tmp)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomic(out / LOG, text.getvalue().encode())
+    write_atomic(out / PARAMS, json.dumps(params.to_json(), indent=1).encode())
+
+
+def _load_checkpoint(path: Path, config: LearnConfig, params: ParameterSet, update: LogUpdate,
+                     generator: torch.Generator) -> list[dict]:
+    """Restore parameters, optimiser and random state from `path`; returns its history."""
+    try:
+        ckpt = torch.load(path, weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say which and why
+        raise DreamPhysicsError(f"{path}: cannot read it as a learn-physics checkpoint ({err})") from None
+    saved = ckpt["config"]
+    for key in ("groups", "frames_per_group", "update", "lr", "betas", "seed"):
+        if _plain(saved[key]) != _plain(getattr(config, key)):
+            raise DreamPhysicsError(f"{path}: was written with {key}={saved[key]!r}, this run has {key}="
+                                    f"{getattr(config, key)!r}; resume with the same settings (only epochs may change)")
+    params.load_state_dict(ckpt["params"])
+    update.load_state_dict(ckpt["update"])
+    generator.set_state(ckpt["generator"])
+    return ckpt["history"]
+
+
+def _plain(value):
+    """Tuples as lists, so a config read from YAML/JSON compares equal to one built in Python."""
+    return list(value) if isinstance(value, (tuple, list)) else value

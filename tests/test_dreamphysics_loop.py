@@ -1,0 +1,150 @@
+"""Frame groups, parameter layouts, log-domain updates and the optimisation loop of
+invgfx.dreamphysics, driven by an analytic simulator (a blob on a damped spring)."""
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from invgfx.dreamphysics import (
+    AnalyticSDSPrior, DreamPhysicsError, LearnConfig, LogUpdate, ParameterSet, ReferenceVideoPrior, field,
+    group_frames, group_of_epoch, learn, regions, scalar,
+)
+from invgfx.dreamphysics.updates import adam_step, eq5_step, reference_step
+from invgfx.dreamphysics.toy import SpringBlob
+
+K_TRUE = 40.0  # N/m
+
+
+def test_groups_cover_every_frame_exactly_once():
+    for m, t in [(8, 16), (3, 25), (1, 5), (4, 1)]:
+        groups = torch.stack([group_frames(i, m, t) for i in range(m)])
+        assert groups[:, 0].tolist() == list(range(m))  # group i starts at frame i
+        assert (groups.diff(dim=1) == m).all()  # stride M, not M + 1
+        assert sorted(groups.flatten().tolist()) == list(range(m * t))
+    assert group_frames(2, 8, 16).tolist() == [2 + 8 * k for k in range(16)]
+    assert [group_of_epoch(e, 3) for e in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+    with pytest.raises(DreamPhysicsError, match="group=3"):
+        group_frames(3, 3, 4)
+
+
+def test_eq5_step_is_gradient_on_log_parameter():
+    value, grad = torch.tensor([1e5, 2e3]), torch.tensor([3e-6, -1e-4])
+    new = eq5_step(value, grad, lr=500.0)
+    torch.testing.assert_close(new.log(), value.log() - 500.0 * grad)
+
+
+def test_reference_step_min_max_normalises_in_log10():
+    value, grad = torch.tensor([1e5, 1e5, 1e5]), torch.tensor([-2.0, 0.0, 6.0])
+    new = reference_step(value, grad, lr=1.0)
+    # normalised: (g - min) / (max - min) - 0.5 = [-0.5, -0.25, 0.5]
+    torch.testing.assert_close(new.log10(), torch.tensor([5.5, 5.25, 4.5]))
+    # A single value keeps the gradient's sign: log10 moves by lr / 2.
+    torch.testing.assert_close(reference_step(torch.tensor([1e5]), torch.tensor([-3e-7]), 1.0).log10(), torch.tensor([5.5]))
+
+
+def test_adam_step_matches_torch_adam_on_log_parameter():
+    value = torch.tensor([1e4, 3e5])
+    log_value = value.log().clone().requires_grad_(True)
+    opt = torch.optim.Adam([log_value], lr=0.05, betas=(0.5, 0.9), eps=1e-8)
+    m = v = torch.zeros(2)
+    for step, g in enumerate([torch.tensor([1e-4, -2e-6]), torch.tensor([5e-5, 1e-6]), torch.tensor([-1e-4, 3e-6])], 1):
+        value, m, v = adam_step(value, g, m, v, step, lr=0.05, betas=(0.5, 0.9), eps=1e-8)
+        opt.zero_grad()
+        log_value.grad = g * log_value.detach().exp()  # dL/dlog(theta) = theta dL/dtheta
+        opt.step()
+        torch.testing.assert_close(value.log(), log_value.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["eq5", "reference", "adam"])
+def test_updates_respect_bounds(mode):
+    params = ParameterSet([scalar("E", 2e4, 1e4, 1e6), field("density", torch.tensor([150.0, 900.0]), 100.0, 1000.0)])
+    update = LogUpdate(mode, lr=1e3)
+    for sign in (1.0, -1.0):
+        for _ in range(3):
+            params["E"].value.grad = torch.tensor([sign * 1.0])
+            params["density"].value.grad = torch.tensor([sign * 1.0, -sign * 1.0])
+            update.step(params)
+        e, rho = params["E"].value.detach(), params["density"].value.detach()
+        assert 1e4 <= float(e) <= 1e6 and ((rho >= 100.0) & (rho <= 1000.0)).all()
+    assert float(params["E"].value.detach()) == pytest.approx(1e6)  # the last pushes went up to the upper bound
+
+
+def test_region_and_field_layouts():
+    boxes = [[[0, 0, 0], [1, 1, 1]], [[0.5, 0, 0], [2, 1, 1]]]  # overlapping: the later box wins
+    e = regions("E", 1e5, boxes, [2e5, 3e5], 1e3, 1e7)
+    pos = torch.tensor([[0.2, 0.5, 0.5], [0.7, 0.5, 0.5], [1.5, 0.5, 0.5], [3.0, 0.5, 0.5]])
+    per = e.per_particle(pos)
+    assert per.tolist() == [2e5, 3e5, 3e5, 1e5]
+    per.sum().backward()
+    assert e.value.grad.tolist() == [1.0, 1.0, 2.0]  # one particle outside, one in box 0, two in box 1
+    assert e.summary()["E_min"] == 1e5
+    with pytest.raises(DreamPhysicsError, match="3 per-particle values, the scene 4 particles"):
+        field("E", torch.full((3,), 1e5), 1e3, 1e7).per_particle(pos)
+    with pytest.raises(DreamPhysicsError, match="outside the bounds"):
+        scalar("E", 10.0, 1e3, 1e7)
+    with pytest.raises(DreamPhysicsError, match="0 < lo"):
+        scalar("nu", 0.3, 0.0, 0.49)
+
+
+def _spring_target(sim: SpringBlob, n_frames: int) -> torch.Tensor:
+    return sim(ParameterSet([scalar("stiffness", K_TRUE, 1.0, 1e4)]), torch.arange(n_frames)).detach()
+
+
+@pytest.mark.parametrize("k0", [K_TRUE / 4, K_TRUE * 4])
+def test_reference_video_run_recovers_stiffness(k0):
+    sim = SpringBlob()
+    config = LearnConfig(epochs=24, groups=2, frames_per_group=8, lr=0.1)
+    params = ParameterSet([scalar("stiffness", k0, 1.0, 1e4)])
+    history = learn(sim, params, ReferenceVideoPrior(_spring_target(sim, 16)), config, progress=False)
+    ks = [h["stiffness"] for h in history]
+    assert abs(ks[0] - K_TRUE) < abs(k0 - K_TRUE)  # the first step already moves toward the truth
+    assert ks[-1] == pytest.approx(K_TRUE, rel=0.05)
+    assert history[-1]["loss"] < 0.1 * history[0]["loss"]
+
+
+def test_analytic_sds_run_recovers_stiffness_and_calls_groups_in_turn():
+    sim = SpringBlob()
+    calls = []
+
+    def simulate(params, frames):
+        calls.append(frames.tolist())
+        return sim(params, frames)
+
+    config = LearnConfig(epochs=24, groups=2, frames_per_group=8, lr=0.1)
+    params = ParameterSet([scalar("stiffness", K_TRUE / 4, 1.0, 1e4)])
+    history = learn(simulate, params, AnalyticSDSPrior(_spring_target(sim, 16)), config, progress=False)
+    assert history[-1]["stiffness"] == pytest.approx(K_TRUE, rel=0.05)
+    assert calls[:3] == [list(range(0, 16, 2)), list(range(1, 16, 2)), list(range(0, 16, 2))]
+    assert [h["group"] for h in history[:4]] == [0, 1, 0, 1]
+
+
+def test_checkpoint_resume_continues_exactly(tmp_path):
+    sim = SpringBlob(size=16)
+    prior = AnalyticSDSPrior(_spring_target(sim, 8))  # random t and noise: the resumed generator must match
+    make = lambda: ParameterSet([scalar("stiffness", 10.0, 1.0, 1e4)])  # noqa: E731
+    straight = make()
+    full = learn(sim, straight, prior, LearnConfig(epochs=6, groups=2, frames_per_group=4), progress=False)
+
+    resumed = make()
+    learn(sim, resumed, prior, LearnConfig(epochs=3, groups=2, frames_per_group=4), out_dir=tmp_path, progress=False)
+    with pytest.raises(DreamPhysicsError, match="exists: pass resume"):
+        learn(sim, make(), prior, LearnConfig(epochs=6, groups=2, frames_per_group=4), out_dir=tmp_path, progress=False)
+    with pytest.raises(DreamPhysicsError, match="groups=2, this run has groups=3"):
+        learn(sim, make(), prior, LearnConfig(epochs=6, groups=3, frames_per_group=4), out_dir=tmp_path, resume=True,
+              progress=False)
+    fresh = make()  # a new process: parameters start from their initial values, the checkpoint restores them
+    history = learn(sim, fresh, prior, LearnConfig(epochs=6, groups=2, frames_per_group=4), out_dir=tmp_path,
+                    resume=True, progress=False)
+    assert [h["stiffness"] for h in history] == pytest.approx([h["stiffness"] for h in full], rel=1e-6)
+    assert float(fresh["stiffness"].value.detach()) == pytest.approx(float(straight["stiffness"].value.detach()), rel=1e-6)
+
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == list(range(6))
+    assert float(rows[-1]["stiffness"]) == pytest.approx(float(fresh["stiffness"].value.detach()), rel=1e-6)
+    saved = json.loads((tmp_path / "params.json").read_text())
+    assert saved["stiffness"]["value"] == pytest.approx(float(fresh["stiffness"].value.detach()), rel=1e-6)
+    assert saved["stiffness"]["bounds"] == [1.0, 1e4]
+    assert math.isfinite(float(rows[0]["loss"]))
