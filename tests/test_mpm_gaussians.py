@@ -94,3 +94,28 @@ def test_max_particles_carries_the_rest_with_their_nearest_particle():
     assert torch.allclose(m_sub[sub.render_index.argsort()], m_full[order], atol=1e-4)
     assert torch.allclose(c_sub[sub.render_index.argsort()], c_full[order], atol=1e-6)
     assert torch.allclose(R_sub[sub.render_index.argsort()], R_full[order], atol=1e-5)
+
+
+def test_render_state_of_a_rigidly_turned_state_renders_the_turned_cloud():
+    """render_state (shared by `invgfx simulate` and DreamPhysics) at x = c + R (X - c), F = R equals
+    rendering the cloud turned by R in simulation space (means, covariances and SH directions)."""
+    import pytest
+
+    from invgfx.mpm.gaussians import render_state, scene_camera
+    from invgfx.scenes import make_scene
+    from invgfx.splat.geometry import axis_angle_to_rotmat
+    from invgfx.splat.render import render_cloud
+
+    cloud = make_scene("ball", seed=0, n_gaussians=200).cloud
+    cfg = SceneConfig(opacity_threshold=0.0, rotations=[(0, 90.0)], camera={"init_radius": 3.0})
+    p = prepare_particles(cloud.means, cloud.covariances(), cloud.opacities, cfg, max_particles=120)  # 80 carried
+    camera, background = scene_camera(cfg, 0, 40, 40), torch.tensor([0.2, 0.3, 0.4])
+    S, centre = p.space, torch.ones(3)
+    for R in (torch.eye(3), axis_angle_to_rotmat(torch.tensor([0.0, 0.0, 1.0]), 0.7)):
+        image = render_state(cloud, p, centre + (p.positions - centre) @ R.T, R.expand(len(p.positions), 3, 3),
+                             camera, background)
+        turned = render_cloud(cloud, camera, means=centre + (S.to_sim(cloud.means) - centre) @ R.T,
+                              covars=R @ S.cov_to_sim(cloud.covariances()) @ R.T,
+                              sh_rotations=(R @ S.rotation).expand(len(cloud.means), 3, 3), background=background).rgb
+        assert image.shape == (3, 40, 40) and image.std() > 0.05  # the object is in view
+        assert (image - turned.clamp(0, 1)).abs().max().item() == pytest.approx(0.0, abs=2e-4)

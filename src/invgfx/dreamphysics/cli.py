@@ -13,12 +13,18 @@ Priors (--prior):
   image:first-frame   SDS with Stable Video Diffusion conditioned on the first simulated frame
   image:PICTURE.png   ... or on a picture (--model DIR_OR_ID)
   reference:VIDEO     L2 + (1 - SSIM) to a video of the whole sequence from the same camera
-                      (groups x frames-per-group frames, same size as --width/--height)
+                      (groups x frames-per-group frames, same size as --width/--height);
+                      with --true-E E, VIDEO is first rendered at that E (a recovery test; .gif
+                      keeps it lossless)
   analytic:VIDEO      SDS with the exact denoiser of VIDEO as the clean sample (a test prior)
 
 M = --groups x T = --frames-per-group frames are simulated at the config's frame_dt; epoch e
-feeds frames g, g + M, ..., g + M (T - 1) with g = e mod M. Gradients: the last
---grad-substeps substeps before each rendered frame (the paper: 1), or 0 for full BPTT.
+feeds frames g, g + M, ..., g + M (T - 1) with g = e mod M. Gradients: --grad-substeps 0
+(default) back-propagates through every substep (full BPTT, one checkpoint per frame); K > 0
+only through the last K substeps before each rendered frame, as the paper (K = 1). On our solver
+K = 1 is biased: the plant stalls at 66 % error where full BPTT recovers E (docs/dreamphysics.md).
+The substep follows E: each epoch uses the longest stable one, --cfl dx / c (c the elastic wave
+speed at the current E, nu, density), at most the config's substep_dt.
 
 Writes into --out: log.csv, params.json and checkpoint.pt every epoch (--resume continues an
 interrupted run), and at the end plot.png (parameters and loss against epoch) and
@@ -26,6 +32,8 @@ before_after.mp4 (initial vs learned parameters, side by side); --preview-every 
 preview_EPOCH.mp4 every N epochs."""
 
 EXAMPLES = """examples:
+  invgfx learn-physics ball --config configs/dreamphysics/ball.json --scene-set n_gaussians=300 \
+      --prior reference:out/ball_gt.gif --true-E 5e4 --init E=5e2 --out out/ball_low
   invgfx learn-physics ball --config configs/mpm/ball_jelly.json --prior reference:gt.mp4 --init E=5e2 --out out/ball
   invgfx learn-physics plant --config configs/mpm/plant_jelly.json --prior text:"a plant swaying in the wind" \\
       --model ~/models/text-to-video-ms-1.7b --device cuda --out out/plant
@@ -44,9 +52,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
     p.add_argument("--groups", type=int, default=4, help="frame groups M (default 4; the paper: 8 text, 3 image)")
     p.add_argument("--frames-per-group", type=int, default=8, help="frames per group T (default 8; the paper: 16 text, 25 image)")
-    p.add_argument("--grad-substeps", type=int, default=1,
-                   help="substeps differentiated before each frame, 0: full BPTT (default 1 as the paper; measured "
-                        "biased, see docs/dreamphysics.md: 0 is slower but points the right way)")
+    p.add_argument("--grad-substeps", type=int, default=0,
+                   help="substeps differentiated before each frame; 0 (default): full BPTT. The paper's 1 is cheaper "
+                        "but measured biased on our solver (the plant stalls far from the truth, docs/dreamphysics.md)")
+    p.add_argument("--cfl", type=float, default=0.4,
+                   help="substep = CFL dx / c at the current E (c: elastic wave speed), at most the config's "
+                        "substep_dt (default 0.4); 0: always the config's substep_dt")
+    p.add_argument("--true-E", type=float, default=None, metavar="PA",
+                   help="with --prior reference:VIDEO: first render VIDEO at this E (Pa), the ground truth to recover")
     p.add_argument("--learn", action="append", default=[], metavar="NAME:LO:HI",
                    help="learn E, nu or density within bounds (SI units); repeatable (default E:1e3:1e8)")
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
@@ -140,7 +153,7 @@ def run_learn_physics(args) -> int:
 
     from invgfx.dreamphysics.errors import DreamPhysicsError
     from invgfx.dreamphysics.loop import LearnConfig, learn
-    from invgfx.dreamphysics.params import ParameterSet
+    from invgfx.dreamphysics.params import ParameterSet, scalar
     from invgfx.dreamphysics.physics import mpm_video
     from invgfx.dreamphysics.report import plot_history, side_by_side
     from invgfx.scenes import make_scene
@@ -155,19 +168,29 @@ def run_learn_physics(args) -> int:
     kind, arg = parse_prior(args.prior, args.model)
     if args.grad_substeps < 0:
         raise DreamPhysicsError(f"--grad-substeps {args.grad_substeps}: use a positive number, or 0 for full BPTT")
+    if not 0 <= args.cfl < 1:
+        raise DreamPhysicsError(f"--cfl {args.cfl}: use a Courant number in (0, 1), or 0 for the config's substep")
     cfg = load_config(args.config, e_unit=args.e_unit)
     settings = parse_settings(args.scene_set)
     cloud = make_scene(args.scene, seed=args.seed, **settings).cloud if settings else load_scene(args.scene, seed=args.seed)
     simulate = mpm_video(cloud, cfg, width=args.width, height=args.height,
                          background=parse_vector(args.background, "--background"),
-                         grad_substeps=args.grad_substeps or None, max_particles=args.max_particles,
-                         device=args.device, seed=args.seed)
+                         grad_substeps=args.grad_substeps or None, cfl=args.cfl or None,
+                         max_particles=args.max_particles, device=args.device, seed=args.seed)
 
     def fresh_params() -> ParameterSet:
         return ParameterSet(parse_learn(args.learn, args.init, cfg))
 
     params = fresh_params()
     all_frames = torch.arange(args.groups * args.frames_per_group)
+    if args.true_E is not None:
+        if kind != "reference":
+            raise DreamPhysicsError("--true-E renders the target of a reference prior: use --prior reference:VIDEO")
+        if not (args.resume and Path(arg).exists()):  # a resumed run keeps its target
+            with torch.no_grad():
+                truth = simulate(ParameterSet([scalar("E", args.true_E, args.true_E, args.true_E)]), all_frames)
+            Path(arg).parent.mkdir(parents=True, exist_ok=True)
+            write_video(arg, truth, fps=args.fps)
 
     def first_frame():
         with torch.no_grad():

@@ -6,6 +6,10 @@ the initial state without gradients, except the window that ends at a rendered k
 whose last K substeps are differentiated (and whose input state is a constant). With
 `grad_substeps=None` the windows are chained for full BPTT (one checkpoint per frame; each
 window is re-simulated in the backward pass, see invgfx.mpm.autograd).
+
+The substep follows the parameters: every call picks the longest stable one for the current
+E / nu / density (`invgfx.mpm.stable_substep`, at most the config's `substep_dt`), so a run that
+starts 100x too stiff does not blow up, and a soft one does not pay for a stiff substep.
 """
 
 from __future__ import annotations
@@ -33,17 +37,20 @@ def _mpm():
 @dataclass
 class MPMVideo:
     """cloud: the world-space GaussianCloud; particles: its `prepare_particles` result; sim: the
-    `Simulator`; camera_keys: PhysGaussian camera keys (simulation space); width, height: pixels;
-    background (3,) RGB; grad_substeps: K for truncated BPTT or None for full BPTT."""
+    `Simulator`; width, height: pixels (camera: the config's, see invgfx.mpm.gaussians.scene_camera);
+    background (3,) RGB; grad_substeps: K for truncated BPTT or None for full BPTT; cfl: Courant
+    number of the substep chosen per call (`invgfx.mpm.stable_substep`; None: the config's fixed
+    substep); max_substep: the config's substep_dt in s, the longest one used."""
 
     cloud: object
     particles: object
     sim: object
-    camera_keys: dict
     width: int
     height: int
     background: Tensor
     grad_substeps: int | None = 1
+    cfl: float | None = 0.4
+    max_substep: float | None = None
 
     def material(self, params: ParameterSet):
         """Per-particle MaterialParams: the learned E / nu / density where `params` has them
@@ -60,25 +67,20 @@ class MPMVideo:
 
     def render(self, x: Tensor, F: Tensor, frame: int) -> Tensor:
         """(3, H, W) image of the simulated state x (M, 3), F (M, 3, 3) at `frame`; differentiable."""
-        from invgfx.splat import camera_from_physgaussian, render_cloud
-
         _, gaussians = _mpm()
-        means, covs, rots = gaussians.deformed_gaussians(self.particles, x.cpu(), F.cpu())
-        index = self.particles.render_index
-        world_means = self.cloud.means.clone().index_put((index,), means)
-        world_covs = self.cloud.covariances().index_put((index,), covs)
-        sh_rot = torch.eye(3).repeat(len(self.cloud.means), 1, 1).index_put((index,), rots)
-        space = self.particles.space
-        camera = camera_from_physgaussian(self.camera_keys, frame, width=self.width, height=self.height)
-        return render_cloud(self.cloud, camera, means=space.to_sim(world_means), covars=space.cov_to_sim(world_covs),
-                            sh_rotations=space.rotation @ sh_rot @ space.rotation.T,
-                            background=self.background).rgb.clamp(0, 1)
+        camera = gaussians.scene_camera(self.sim.config, frame, self.width, self.height)
+        return gaussians.render_state(self.cloud, self.particles, x, F, camera, self.background)
 
     def __call__(self, params: ParameterSet, frames: Tensor) -> Tensor:
         """(T, 3, H, W) renders of `frames` ((T,) frame indices), simulated from the initial state."""
         mpm, _ = _mpm()
         material = self.material(params)
         frozen = mpm.MaterialParams(*(t.detach() for t in material.tensors()))
+        cfg = self.sim.config
+        if self.cfl is not None:
+            dt, _ = mpm.stable_substep(*frozen.tensors(), cfg.dx, cfg.frame_dt, self.cfl, self.max_substep)
+            if dt != cfg.substep_dt:
+                self.sim.set_substep(dt)
         n = self.sim.config.substeps_per_frame
         keys = set(frames.tolist())
         images = {}
@@ -98,15 +100,14 @@ class MPMVideo:
 
 
 def mpm_video(cloud, config, *, width: int = 128, height: int = 128, background=(1.0, 1.0, 1.0),
-              grad_substeps: int | None = 1, max_particles: int | None = None, device: str = "cpu",
-              seed: int = 0) -> MPMVideo:
+              grad_substeps: int | None = 1, cfl: float | None = 0.4, max_particles: int | None = None,
+              device: str = "cpu", seed: int = 0) -> MPMVideo:
     """An MPMVideo for `cloud` (GaussianCloud, world space) under `config` (invgfx.mpm SceneConfig),
-    with PhysGaussian's preprocessing (see invgfx.mpm.gaussians.prepare_particles)."""
+    with PhysGaussian's preprocessing (see invgfx.mpm.gaussians.prepare_particles); the substep
+    follows the parameters with Courant number `cfl` (None: the config's fixed substep_dt)."""
     mpm, gaussians = _mpm()
     particles = gaussians.prepare_particles(cloud.means, cloud.covariances(), cloud.opacities, config,
                                             generator=torch.Generator().manual_seed(seed), max_particles=max_particles)
     sim = mpm.Simulator(config, particles.positions, particles.volumes, device=device)
-    camera_keys = {"mpm_space_viewpoint_center": [config.grid_lim / 2] * 3, "init_radius": 2.0 * config.grid_lim}
-    camera_keys.update(config.camera)
-    return MPMVideo(cloud, particles, sim, camera_keys, width, height, torch.as_tensor(background, dtype=torch.float32),
-                    grad_substeps)
+    return MPMVideo(cloud, particles, sim, width, height, torch.as_tensor(background, dtype=torch.float32),
+                    grad_substeps, cfl, config.substep_dt)

@@ -25,7 +25,7 @@ class _SimulateWindow(torch.autograd.Function):
     def forward(ctx, sim: Simulator, n: int, grad_substeps: int | None, t0: float, *tensors):
         state = ParticleState(*tensors[:5], t=t0)
         params = MaterialParams(*tensors[5:])
-        ctx.sim, ctx.n, ctx.t0 = sim, n, t0
+        ctx.sim, ctx.n, ctx.t0, ctx.dt = sim, n, t0, sim.config.substep_dt
         ctx.k = n if grad_substeps is None else min(grad_substeps, n)
         ctx.save_for_backward(*tensors)
         out = sim.run(state, params, n)
@@ -35,6 +35,9 @@ class _SimulateWindow(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, *out_grads):
         sim, n, k = ctx.sim, ctx.n, ctx.k
+        if sim.config.substep_dt != ctx.dt:  # the backward pass re-simulates the window: same substep
+            raise MPMError(f"the substep changed from {ctx.dt:g} s to {sim.config.substep_dt:g} s between forward and "
+                           "backward; call Simulator.set_substep only before a simulation whose gradients are done")
         saved = ctx.saved_tensors
         params = MaterialParams(*saved[5:])
         sim.enable_grad()

@@ -57,7 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_simulate(args) -> int:
     import json
-    import math
     import time
     from pathlib import Path
 
@@ -66,16 +65,14 @@ def run_simulate(args) -> int:
 
     from invgfx.mpm.config import load_config
     from invgfx.mpm.errors import MPMError
-    from invgfx.mpm.gaussians import deformed_gaussians, prepare_particles
+    from invgfx.mpm.gaussians import prepare_particles, render_state, scene_camera, world_gaussians
     from invgfx.mpm.solver import Simulator
     from invgfx.scenes import make_scene
     from invgfx.scenes.cli import parse_settings
-    from invgfx.splat.camera import camera_from_physgaussian
     from invgfx.splat.cli import load_scene, parse_vector
     from invgfx.splat.geometry import rotmat_to_quat
     from invgfx.splat.io_image import write_video
     from invgfx.splat.io_ply import write_ply
-    from invgfx.splat.render import render_cloud
     from invgfx.splat.sh import rotate_sh
 
     cfg = load_config(args.config, e_unit=args.e_unit)
@@ -89,11 +86,7 @@ def run_simulate(args) -> int:
     particles = prepare_particles(cloud.means, cloud.covariances(), cloud.opacities, cfg, generator=gen,
                                   max_particles=args.max_particles)
     sim = Simulator(cfg, particles.positions, particles.volumes, device=args.device)
-    camera_keys = {"mpm_space_viewpoint_center": [cfg.grid_lim / 2] * 3, "init_radius": 2.0 * cfg.grid_lim}
-    camera_keys.update(cfg.camera)
     background = torch.tensor(parse_vector(args.background, "--background"))
-    index = particles.render_index
-    space = particles.space
     out = Path(args.out)
     if out.with_suffix(".json").resolve() == Path(args.config).resolve():
         raise MPMError(f"--out {out}: its summary {out.with_suffix('.json')} would overwrite the config; "
@@ -106,17 +99,11 @@ def run_simulate(args) -> int:
         for frame in tqdm(range(n_frames), desc="simulate", unit="frame"):
             if frame:
                 state = sim.run(state, None, cfg.substeps_per_frame)
-            means, covs, rots = deformed_gaussians(particles, state.x.cpu(), state.F.cpu())
-            world_means, world_covs = cloud.means.clone(), cloud.covariances()
-            world_means[index], world_covs[index] = means, covs
-            sh_rot = torch.eye(3).repeat(len(cloud), 1, 1)
-            sh_rot[index] = rots
-            camera = camera_from_physgaussian(camera_keys, frame, width=args.width, height=args.height)
-            image = render_cloud(cloud, camera, means=space.to_sim(world_means), covars=space.cov_to_sim(world_covs),
-                                 sh_rotations=space.rotation @ sh_rot @ space.rotation.T, background=background).rgb
-            frames.append(image.clamp(0, 1))
+            camera = scene_camera(cfg, frame, args.width, args.height)
+            frames.append(render_state(cloud, particles, state.x, state.F, camera, background))
             if args.ply_frames:
-                write_ply(_cloud_with(cloud, world_means, world_covs, sh_rot, rotmat_to_quat, rotate_sh),
+                write_ply(_cloud_with(cloud, *world_gaussians(cloud, particles, state.x, state.F), rotmat_to_quat,
+                                      rotate_sh),
                           Path(args.ply_frames) / f"frame_{frame:04d}.ply")
     write_video(out, torch.stack(frames), fps=args.fps)
     summary = {

@@ -224,3 +224,40 @@ def deformed_gaussians(particles: GaussianParticles, x: Tensor, F: Tensor) -> tu
     space = particles.space
     cov = space.cov_to_world(Fs @ cov0 @ Fs.transpose(1, 2))
     return space.to_world(xs), cov, space.rot_to_world(polar_rotation(Fs.detach()))
+
+
+def world_gaussians(cloud, particles: GaussianParticles, x: Tensor, F: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The whole cloud (N Gaussians, world space) in a simulated state: x (M, 3), F (M, 3, 3)
+    in simulation space -> (means (N, 3) m, covariances (N, 3, 3) m^2, sh_rotations (N, 3, 3)).
+    Gaussians that are not simulated (dropped, outside `sim_area`) keep their rest pose and an
+    identity SH rotation. Differentiable in x and F (out-of-place index_put)."""
+    means, covs, rots = deformed_gaussians(particles, x.cpu(), F.cpu())
+    index = (particles.render_index,)
+    world_means = cloud.means.index_put(index, means)
+    world_covs = cloud.covariances().index_put(index, covs)
+    sh_rot = torch.eye(3).expand(len(cloud.means), 3, 3).index_put(index, rots)
+    return world_means, world_covs, sh_rot
+
+
+def scene_camera(config: SceneConfig, frame: int, width: int, height: int):
+    """The config's PhysGaussian camera (simulation space) at `frame`; without camera keys it looks at
+    the centre of the cube from 2 grid_lim away."""
+    from invgfx.splat.camera import camera_from_physgaussian
+
+    keys = {"mpm_space_viewpoint_center": [config.grid_lim / 2] * 3, "init_radius": 2.0 * config.grid_lim}
+    keys.update(config.camera)
+    return camera_from_physgaussian(keys, frame, width=width, height=height)
+
+
+def render_state(cloud, particles: GaussianParticles, x: Tensor, F: Tensor, camera, background: Tensor | None = None) -> Tensor:
+    """(3, H, W) RGB in [0, 1] of `cloud` (GaussianCloud, world space) in the simulated state x (M, 3),
+    F (M, 3, 3) (simulation space), seen by `camera` (simulation space, e.g. `scene_camera`):
+    Sigma_t = F Sigma_0 F^T, SH colours turned by polar(F), mapped to simulation space and rendered.
+    background: (3,) RGB (None: the renderer's default). Differentiable in x and F (not through the
+    SH rotation)."""
+    from invgfx.splat.render import render_cloud
+
+    means, covs, sh_rot = world_gaussians(cloud, particles, x, F)
+    space = particles.space
+    return render_cloud(cloud, camera, means=space.to_sim(means), covars=space.cov_to_sim(covs),
+                        sh_rotations=space.rotation @ sh_rot @ space.rotation.T, background=background).rgb.clamp(0, 1)

@@ -20,6 +20,7 @@ from invgfx.mpm import kernels as K
 from invgfx.mpm.config import SceneConfig, check_memory
 from invgfx.mpm.errors import MPMError
 from invgfx.mpm.materials import MATERIALS, SNOW, PlasticityParams, drucker_prager_alpha
+from invgfx.mpm.timestep import CFL, retime, stable_substep, wave_speed
 
 wp.config.quiet = True
 
@@ -204,6 +205,13 @@ class Simulator:
         for a in (self.grid_mv, self.grid_m, self.grid_v, self.v_forced, self.F_trial, self.affine):
             a.requires_grad = True
 
+    def set_substep(self, substep_dt: float) -> None:
+        """Simulate from now on with substeps of `substep_dt` s (e.g. from `stable_substep` when E
+        changes); damping and impulses keep their per-second meaning (`retime`)."""
+        self.config = retime(self.config, substep_dt)
+        self.grid.dt = self.pp.dt = substep_dt
+        self._build_boundaries()
+
     # ---- user-facing constructors --------------------------------------------------------
     def default_params(self) -> MaterialParams:
         """Per-particle E, nu, density from the config, material regions applied (fresh tensors)."""
@@ -244,23 +252,36 @@ class Simulator:
         wp.launch(K.plasticity, n, inputs=[self.F_trial, s_in.plastic, E, nu, self.wp_material, self.pp],
                   outputs=[s_out.F, s_out.plastic], device=dev)
 
-    def check(self, t: float) -> None:
-        """Raise MPMError on NaN/Inf or a CFL violation since the last check; warn about (and count)
+    def check(self, t: float, params: MaterialParams | None = None) -> None:
+        """Raise MPMError on NaN/Inf or a CFL violation since the last check, saying which substep
+        would be stable for `params` (default: the config's material); warn about (and count)
         particles that reached the domain edge."""
-        diag = self.diagnostics.numpy()
-        dt = self.config.substep_dt
+        diag = self.diagnostics.numpy().copy()  # numpy() is a view on CPU: copy before zeroing
         if diag[K.NON_FINITE] or diag[K.CFL]:
             self.diagnostics.zero_()
-            what = (f"{diag[K.NON_FINITE]} particle updates produced NaN/Inf" if diag[K.NON_FINITE] else
-                    f"{diag[K.CFL]} particle updates moved faster than half a grid cell per substep "
-                    f"(|v| dt > dx/2, dx = {self.config.dx:.4g} m)")
-            raise MPMError(f"{self.config.source}: simulation unstable by t = {t:.4g} s: {what}. Reduce `substep_dt` "
-                           f"(now {dt:g} s, try {dt / 2:g}) or soften the material (E).")
+            raise MPMError(self._instability_message(t, diag, params or self._default_params))
         escaped = int(self.escaped.numpy().sum())
         if escaped > self.escaped_total:
             warnings.warn(f"{escaped} particles reached the edge of the simulation domain by t = {t:.4g} s and are "
                           "held there; add a bounding_box or enlarge grid_lim", RuntimeWarning, stacklevel=3)
             self.escaped_total = escaped
+
+    def _instability_message(self, t: float, diag, params: MaterialParams) -> str:
+        cfg, dt = self.config, self.config.substep_dt
+        what = [f"{diag[K.CFL]} particle updates moved more than half a grid cell in one substep "
+                f"(|v| dt > dx/2 = {cfg.dx / 2:.3g} m)"] if diag[K.CFL] else []
+        what += [f"{diag[K.NON_FINITE]} particle updates produced NaN/Inf"] if diag[K.NON_FINITE] else []
+        c = wave_speed(*params.tensors())
+        stable, n = stable_substep(*params.tensors(), cfg.dx, cfg.frame_dt)
+        if stable >= dt:  # not the elastic waves: fast motion (impulses, collisions); halve the step
+            stable, n = dt / 2, 2 * cfg.substeps_per_frame
+            why = f"the particles move too fast for substep_dt = {dt:.3g} s"
+        else:
+            why = (f"substep_dt = {dt:.3g} s is too long for this material: its elastic wave speed "
+                   f"c = sqrt((lam + 2 mu) / rho) = {c:.3g} m/s needs dt <= {CFL} dx / c = {CFL * cfg.dx / c:.3g} s")
+        return (f"{cfg.source}: simulation blew up by t = {t:.4g} s: {'; '.join(what)}. Explicit MPM went unstable "
+                f"because {why}. Use substep_dt = {stable:.3g} s ({n} substeps per frame of {cfg.frame_dt:g} s; "
+                "invgfx.mpm.stable_substep picks it from E, nu, density), or soften the material (lower E).")
 
     def run(self, state: ParticleState, params: MaterialParams | None = None, n_substeps: int = 1) -> ParticleState:
         """Advance `state` by n_substeps without gradients; returns a new ParticleState."""
@@ -274,7 +295,7 @@ class Simulator:
             t += self.config.substep_dt
             a, b = b, a
             if (i + 1) % self.check_every == 0 or i + 1 == n_substeps:
-                self.check(t)
+                self.check(t, params)
         return a.to_torch(t)
 
     @property

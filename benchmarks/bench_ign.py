@@ -1,0 +1,97 @@
+"""DC-IGN vs the entangled baseline on a procedural family: the paper's evidence as one table.
+
+Renders (or loads from the cache) the dataset, trains DC-IGN (clamped) and the same network as a
+plain VAE for the same number of steps, evaluates both on unseen identities, prints a markdown table
+with timings and the machine, and writes sweep PNGs (paper figures 4, 5, 7 style) and scatter plots.
+
+    .venv/bin/python benchmarks/bench_ign.py --family faces --steps 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from invgfx.ign.data import DatasetSpec, cache_path, load_or_generate
+from invgfx.ign.evaluate import evaluate, format_table, scatter_data, sweep
+from invgfx.ign.model import DCIGN, IGNConfig
+from invgfx.ign.pictures import grid_picture, scatter_panels
+from invgfx.ign.train import TrainConfig, load_checkpoint, train
+from invgfx.splat.io_image import write_png
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--family", choices=("faces", "chairs"), default="faces")
+    ap.add_argument("--steps", type=int, default=3000, help="training steps per model")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
+    ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
+    ap.add_argument("--cache-dir", default=".invgfx_cache/ign")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads; on a shared 2-core machine one thread is ~7x faster than two (default: 1)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    spec = DatasetSpec(family=args.family, seed=args.seed)
+    cached = cache_path(spec, args.cache_dir).exists()
+    t0 = time.time()
+    data = load_or_generate(spec, args.cache_dir)
+    t_data = time.time() - t0
+    out = Path(args.out) / args.family
+    results, times, models = {}, {}, {}
+    for name, baseline in (("DC-IGN", False), ("baseline", True)):
+        cfg = TrainConfig(steps=args.steps, baseline=baseline, seed=args.seed, checkpoint_every=1000)
+        t0 = time.time()
+        train(DCIGN(IGNConfig()), data.train, cfg, out / name, {"dataset": asdict(spec)})
+        times[name] = time.time() - t0
+        model, meta = load_checkpoint(out / name / "checkpoint.safetensors")
+        t0 = time.time()
+        results[name] = evaluate(model, data.test, meta["calibration"], args.seed)
+        times[f"{name} eval"] = time.time() - t0
+        models[name] = (model, meta["calibration"])
+
+    print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}\n")
+    print(format_table(results, spec.image_size))
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
+          f"shared with other jobs (torch threads {torch.get_num_threads()}), no GPU; torch {torch.__version__}")
+    print(f"dataset: {len(data.train.kinds)} batches x {spec.batch_size} + test grid "
+          f"{'x'.join(map(str, data.test.images.shape[:4]))} -> {t_data:.0f} s ({'cache' if cached else 'rendered'})")
+    for k, v in times.items():
+        print(f"{k}: {v:.0f} s")
+    (out / "metrics.json").write_text(json.dumps({"results": results, "times": times, "data_s": t_data}, indent=1))
+    write_figures(models, data.test, spec, Path(args.images), args.family)
+
+
+def write_figures(models: dict, grid, spec: DatasetSpec, folder: Path, family: str) -> None:
+    """Sweeps of azimuth / elevation / light for DC-IGN and azimuth for the baseline on five unseen
+    identities, and the factor-vs-latent scatter plots."""
+    A, E, L = grid.images.shape[1:4]
+    ids = np.linspace(0, len(grid.identities) - 1, 5).round().astype(int)
+    inputs = grid.images[ids, A // 2, E // 2, L // 2]
+    for name, (model, cal) in models.items():
+        factors = ("azimuth", "elevation", "light") if name == "DC-IGN" else ("azimuth",)
+        for k, factor in enumerate(factors):
+            c = cal[factor]
+            span = spec.ranges()[("azimuth", "elevation", "light").index(factor)]
+            values = c["slope"] * np.linspace(-span, span, 9) + c["intercept"]
+            write_png(folder / f"ign_{family}_{name.lower()}_{factor}.png",
+                      grid_picture(sweep(model, inputs, c["latent"], values), scale=2))
+        write_png(folder / f"ign_{family}_{name.lower()}_scatter.png", scatter_panels(scatter_data(grid, model, cal)))
+    # ground truth for the same rows: the true renders across the azimuth grid
+    truth = grid.images[ids][:, :, E // 2, L // 2].astype(np.float32) / 255
+    write_png(folder / f"ign_{family}_truth_azimuth.png", grid_picture(truth, scale=2))
+    print(f"figures: {folder}/ign_{family}_*.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""`invgfx ign ...`: DC-IGN datasets, training, re-rendering, sweeps and evaluation.
+
+Angles are degrees on the command line and radians inside the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from invgfx.ign import IGNError
+
+DESCRIPTION = """DC-IGN (Kulkarni et al. 2015): a convolutional VAE whose graphics code has one latent each
+for azimuth (z1), elevation (z2) and light azimuth (z3) and a block for identity (z4...). It is trained
+on mini-batches in which only one of these factors changes; the latents the batch does not own are
+clamped to their batch mean, so the owner must explain all the change. Changing a latent then
+re-renders the object under a new pose or light."""
+
+EPILOG = """typical session:
+  invgfx ign dataset --family faces --preview faces.png     render + cache the procedural faces
+  invgfx ign train --family faces --out runs/faces          DC-IGN (clamped training)
+  invgfx ign train --family faces --baseline --out runs/faces-vae    entangled baseline
+  invgfx ign sweep --checkpoint runs/faces/checkpoint.safetensors --factor azimuth --out az.png
+  invgfx ign rerender face.png --checkpoint runs/faces/checkpoint.safetensors --azimuth 45 --out turned.png
+  invgfx ign evaluate --checkpoint runs/faces/checkpoint.safetensors \\
+      --baseline runs/faces-vae/checkpoint.safetensors --out runs/eval"""
+
+
+def register(subparsers) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = subparsers.add_parser("ign", help="DC-IGN: learn a disentangled graphics code; re-render under new pose/light",
+                              description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
+    sub = p.add_subparsers(dest="ign_command", metavar="COMMAND")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+    d = sub.add_parser("dataset", help="render and cache a procedural dataset with known factors", formatter_class=fmt,
+                       description="Render single-factor training batches (train identities) and a factor grid of "
+                       "unseen test identities with the Gaussian renderer, and cache them under --cache-dir. "
+                       "The same options and --seed give the same images.")
+    _dataset_args(d)
+    d.add_argument("--export-folders", metavar="DIR", help="also write the training batches in the original code's "
+                   "layout DIR/{AZ_VARIED,EL_VARIED,LIGHT_AZ_VARIED,SHAPE_VARIED}/batchNNNN/*.png + factors.csv")
+    d.add_argument("--preview", metavar="PNG", help="write one training batch of each kind as rows of a PNG")
+    d.set_defaults(func=cmd_dataset)
+
+    t = sub.add_parser("train", help="train DC-IGN (clamped) or the entangled baseline (--baseline)", formatter_class=fmt,
+                       description="Train on single-factor batches drawn azimuth:elevation:light:identity = --ratio. "
+                       "Writes OUT/checkpoint.safetensors every --checkpoint-every steps and OUT/log.csv; rerunning "
+                       "the same command resumes from the checkpoint (use --restart to start over).")
+    _dataset_args(t)
+    t.add_argument("--data", metavar="DIR", help="train on your own images in the original layout "
+                   "(DIR/AZ_VARIED/<batch>/*.png, EL_VARIED, LIGHT_AZ_VARIED, SHAPE_VARIED) instead of --family")
+    t.add_argument("--baseline", action="store_true", help="train the same network as a plain VAE on random batches")
+    t.add_argument("--config", choices=("small", "paper"), default="small",
+                   help="small: 64x64, 3+29 latents, CPU-sized; paper: the original 150x150, 200-latent network "
+                   "(implies --size 150; a GPU config)")
+    t.add_argument("--latents", type=int, default=32, help="latent count of the small config (default: 32)")
+    t.add_argument("--steps", type=int, default=3000, help="training steps, one batch each (default: 3000)")
+    t.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4, the original code)")
+    t.add_argument("--strength", type=float, default=0.01,
+                   help="invariance gradient scale for clamped latents (paper: about 1/100; default: 0.01)")
+    t.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
+                   help="batch kind ratio (paper: 1 1 1 10)")
+    t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
+                   help="reconstruction term of the SGVB loss (default: bernoulli, as the original code)")
+    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default: 500)")
+    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy shared "
+                   "machine 1 can be several times faster)")
+    t.add_argument("--out", help="run folder (default: runs/ign-FAMILY or runs/ign-FAMILY-baseline)")
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("rerender", help="re-render one image under a new azimuth / elevation / light",
+                       formatter_class=fmt, description="Encode IMAGE, set the latents of the given factors to the "
+                       "requested angles (through the linear map factor -> latent fitted on the training batches and "
+                       "stored in the checkpoint), keep every other latent, decode. Factors not given keep the "
+                       "values inferred from the image.")
+    r.add_argument("image", help="input PNG/JPEG (converted to grayscale and resized to the model's size)")
+    r.add_argument("--checkpoint", required=True, help="checkpoint.safetensors written by `invgfx ign train`")
+    r.add_argument("--azimuth", type=float, help="target azimuth in degrees (training range about -86..86)")
+    r.add_argument("--elevation", type=float, help="target elevation in degrees (training range about -23..23)")
+    r.add_argument("--light", type=float, help="target light azimuth in degrees (training range -80..80)")
+    r.add_argument("--out", required=True, help="output PNG")
+    r.set_defaults(func=cmd_rerender)
+
+    s = sub.add_parser("sweep", help="grid PNG: rows = unseen test images, columns = one latent swept",
+                       formatter_class=fmt, description="As the paper's figures 4, 5 and 8: the first column is the "
+                       "input, the others its re-renders with one latent swept and all others kept.")
+    s.add_argument("--checkpoint", required=True, help="checkpoint.safetensors written by `invgfx ign train`")
+    s.add_argument("--factor", default="azimuth",
+                   help="azimuth, elevation, light (swept over the training range through the calibration) or zN "
+                   "(latent N, 1-based, swept over -3..3 prior standard deviations); default: azimuth")
+    s.add_argument("--images", nargs="+", metavar="PNG", help="input images (default: unseen test identities)")
+    s.add_argument("--rows", type=int, default=5, help="test images when --images is not given (default: 5)")
+    s.add_argument("--cols", type=int, default=9, help="swept values (default: 9)")
+    s.add_argument("--scale", type=int, default=2, help="integer upscaling of the PNG (default: 2)")
+    s.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (default: .invgfx_cache/ign)")
+    s.add_argument("--out", required=True, help="output PNG")
+    s.set_defaults(func=cmd_sweep)
+
+    e = sub.add_parser("evaluate", help="R^2, novel-view error, reconstruction, disentanglement metrics",
+                       formatter_class=fmt, description="Evaluate on the unseen identities of the checkpoint's "
+                       "dataset: R^2 of each extrinsic latent vs its factor (+ scatter PNG), novel-view re-render "
+                       "MSE (vs copying the input), reconstruction MSE per pixel, beta-VAE, FactorVAE, MIG, DCI, SAP, "
+                       "identity accuracy and pose/light invariance of the intrinsic block.")
+    e.add_argument("--checkpoint", required=True, help="DC-IGN checkpoint.safetensors")
+    e.add_argument("--baseline", metavar="CHECKPOINT", help="entangled baseline checkpoint to compare with")
+    e.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (default: .invgfx_cache/ign)")
+    e.add_argument("--metric-points", type=int, default=2000,
+                   help="training points of the classifier-based metrics; the others scale with it "
+                   "(disentanglement_lib uses 10000; 0 skips the metrics; default: 2000)")
+    e.add_argument("--out", help="folder for metrics.json and scatter PNGs")
+    e.set_defaults(func=cmd_evaluate)
+
+
+def _dataset_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("procedural dataset")
+    g.add_argument("--family", choices=("faces", "chairs"), default="faces",
+                   help="faces: heads of ellipsoids; chairs: seat, back, legs, optional arms (default: faces)")
+    g.add_argument("--size", type=int, help="image side in pixels (default: 64; 150 with --config paper)")
+    g.add_argument("--identities", type=int, default=100, help="objects in all (default: 100)")
+    g.add_argument("--test-identities", type=int, default=20, help="of which held out, never trained on (default: 20)")
+    g.add_argument("--batches", type=int, nargs=4, default=(40, 40, 40, 160), metavar=("AZ", "EL", "LIGHT", "ID"),
+                   help="stored training batches per kind (default: 40 40 40 160)")
+    g.add_argument("--batch-size", type=int, default=20, help="images per batch (paper: 20)")
+    g.add_argument("--grid", type=int, nargs=3, default=(9, 3, 5), metavar=("AZ", "EL", "LIGHT"),
+                   help="values per factor of the test grid (default: 9 3 5)")
+    g.add_argument("--azimuth-range", type=float, default=math.degrees(1.5),
+                   help="azimuths in +-this many degrees (default: 85.9 = 1.5 rad; 180 for a full turn)")
+    g.add_argument("--elevation-range", type=float, default=math.degrees(0.4), help="degrees (default: 22.9 = 0.4 rad)")
+    g.add_argument("--light-range", type=float, default=80.0, help="degrees (default: 80)")
+    g.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (default: .invgfx_cache/ign)")
+
+
+def _spec(args):
+    from invgfx.ign.data import DatasetSpec
+
+    size = args.size or (150 if getattr(args, "config", "small") == "paper" else 64)
+    return DatasetSpec(args.family, size, args.identities, args.test_identities, tuple(args.batches), args.batch_size,
+                       tuple(args.grid), math.radians(args.azimuth_range), math.radians(args.elevation_range),
+                       math.radians(args.light_range), args.seed)
+
+
+def cmd_dataset(args) -> None:
+    import numpy as np
+
+    from invgfx.ign.data import FOLDERS, cache_path, export_folders, load_or_generate
+    from invgfx.ign.pictures import grid_picture
+    from invgfx.splat.io_image import write_png
+
+    spec = _spec(args)
+    data = load_or_generate(spec, args.cache_dir)
+    t, g = data.train, data.test
+    print(f"{spec.family}: {len(t.kinds)} training batches of {t.images.shape[1]} "
+          f"({', '.join(f'{(t.kinds == k).sum()} {n}' for k, n in enumerate(FOLDERS.values()))}), "
+          f"test grid {g.images.shape[0]} unseen identities x {g.images.shape[1]}x{g.images.shape[2]}x"
+          f"{g.images.shape[3]} (az x el x light), {spec.image_size} px")
+    print(f"cache: {cache_path(spec, args.cache_dir)}")
+    if args.export_folders:
+        export_folders(t, args.export_folders)
+        print(f"batches written to {args.export_folders}/")
+    if args.preview:
+        rows = np.stack([t.images[(t.kinds == k).argmax()][:10] for k in range(4) if (t.kinds == k).any()])
+        write_png(args.preview, grid_picture(rows / 255.0, scale=2))
+        print(f"preview (rows: azimuth, elevation, light, identity batches): {args.preview}")
+
+
+def cmd_train(args) -> None:
+    from dataclasses import asdict
+
+    import torch
+
+    from invgfx.ign.data import load_folders, load_or_generate
+    from invgfx.ign.model import DCIGN, IGNConfig, n_parameters
+    from invgfx.ign.train import TrainConfig, train
+
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = IGNConfig.paper() if args.config == "paper" else IGNConfig(image_size=args.size or 64, n_latent=args.latents)
+    if args.data:
+        batches, meta = load_folders(args.data, config.image_size), {"data_folder": str(args.data)}
+        name = Path(args.data).name
+    else:
+        spec = _spec(args)
+        batches, meta = load_or_generate(spec, args.cache_dir).train, {"dataset": asdict(spec)}
+        name = spec.family
+    out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
+    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, ratio=tuple(args.ratio), likelihood=args.likelihood,
+                      baseline=args.baseline, checkpoint_every=args.checkpoint_every, seed=args.seed)
+    model = DCIGN(config).to(args.device)
+    print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "
+          f"{len(batches.kinds)} batches, {cfg.steps} steps -> {out}")
+    train(model, batches, cfg, out, meta, resume=not args.restart)
+    print(f"checkpoint: {out / 'checkpoint.safetensors'}   log: {out / 'log.csv'}")
+
+
+def _dataset_of(meta: dict, cache_dir: str):
+    from invgfx.ign.data import DatasetSpec, load_or_generate
+
+    if "dataset" not in meta:
+        raise IGNError("this checkpoint was trained on a folder of images (--data), which has no test grid of "
+                       "unseen identities; pass --images to sweep, or train with --family to evaluate")
+    d = dict(meta["dataset"])
+    spec = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return spec, load_or_generate(spec, cache_dir)
+
+
+def cmd_rerender(args) -> None:
+    from invgfx.ign.data import load_image
+    import torch
+
+    from invgfx.ign.evaluate import decode, encode, set_factor
+    from invgfx.ign.train import load_checkpoint
+    from invgfx.splat.io_image import write_png
+
+    model, meta = load_checkpoint(args.checkpoint, args.device)
+    targets = {"azimuth": args.azimuth, "elevation": args.elevation, "light": args.light}
+    if all(v is None for v in targets.values()):
+        raise IGNError("give at least one of --azimuth, --elevation, --light (degrees)")
+    z = encode(model, load_image(args.image, model.config.image_size)[None])
+    for name, deg in targets.items():
+        if deg is None:
+            continue
+        if name not in meta.get("calibration", {}):
+            raise IGNError(f"--{name}: the checkpoint has no calibration for {name} (its training data had no "
+                           f"{name} batches with known angles)")
+        z = set_factor(z, meta["calibration"][name], math.radians(deg))
+    write_png(args.out, torch.from_numpy(decode(model, z)[0]))
+    print(f"wrote {args.out}")
+
+
+def cmd_sweep(args) -> None:
+    import numpy as np
+
+    from invgfx.ign.data import load_image
+    from invgfx.ign.evaluate import sweep
+    from invgfx.ign.pictures import grid_picture
+    from invgfx.ign.train import load_checkpoint
+    from invgfx.splat.io_image import write_png
+
+    model, meta = load_checkpoint(args.checkpoint, args.device)
+    spec = None
+    if args.images:
+        images = np.stack([load_image(p, model.config.image_size) for p in args.images])
+    else:
+        spec, data = _dataset_of(meta, args.cache_dir)
+        g = data.test
+        ids = np.linspace(0, len(g.identities) - 1, min(args.rows, len(g.identities))).round().astype(int)
+        A, E, L = g.images.shape[1:4]
+        images = g.images[ids, A // 2, E // 2, L // 2]
+    factor = args.factor
+    if factor.startswith("z") and factor[1:].isdigit():
+        latent = int(factor[1:]) - 1
+        if not 0 <= latent < model.config.n_latent:
+            raise IGNError(f"--factor {factor}: the model has latents z1..z{model.config.n_latent}")
+        values = np.linspace(-3, 3, args.cols)
+    elif factor in meta.get("calibration", {}):
+        cal = meta["calibration"][factor]
+        k = ("azimuth", "elevation", "light").index(factor)
+        span = spec.ranges()[k] if spec else [1.5, 0.4, math.radians(80)][k]
+        latent, values = cal["latent"], cal["slope"] * np.linspace(-span, span, args.cols) + cal["intercept"]
+    else:
+        raise IGNError(f"--factor {factor!r}: use azimuth, elevation, light or zN (N = 1..{model.config.n_latent})")
+    write_png(args.out, grid_picture(sweep(model, images, latent, values), args.scale))
+    print(f"wrote {args.out}: {len(images)} rows, input + {len(values)} values of z{latent + 1} ({factor})")
+
+
+def cmd_evaluate(args) -> None:
+    import json
+
+    from invgfx.ign.evaluate import evaluate, format_table, scatter_data
+    from invgfx.ign.pictures import scatter_panels
+    from invgfx.ign.train import load_checkpoint
+    from invgfx.splat.io_image import write_png
+
+    runs = {"DC-IGN": args.checkpoint}
+    if args.baseline:
+        runs["baseline"] = args.baseline
+    results, spec = {}, None
+    for name, path in runs.items():
+        model, meta = load_checkpoint(path, args.device)
+        spec, data = _dataset_of(meta, args.cache_dir)
+        results[name] = evaluate(model, data.test, meta["calibration"], args.seed, args.metric_points)
+        if args.out:
+            png = Path(args.out) / f"scatter_{name.lower()}.png"
+            write_png(png, scatter_panels(scatter_data(data.test, model, meta["calibration"])))
+            print(f"scatter plot: {png}")
+    print(format_table(results, spec.image_size))
+    if args.out:
+        (Path(args.out) / "metrics.json").write_text(json.dumps(results, indent=1))
+        print(f"metrics: {Path(args.out) / 'metrics.json'}")

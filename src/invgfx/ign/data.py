@@ -1,0 +1,266 @@
+"""Datasets with known factors: single-factor training batches, a factor grid of unseen identities,
+the on-disk cache, the 1:1:1:10 batch sampler, and the original code's folder layout.
+
+Factors (radians; identity is an integer id): azimuth, elevation, light azimuth, identity.
+A training batch varies exactly one factor and holds the other three fixed (paper section 3.1).
+The test grid renders every (azimuth, elevation, light) cell of a small factorial grid for
+identities that no training batch contains, so metrics and novel-view errors are computed on
+objects the network has never seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from invgfx.atomic import atomic_output
+from invgfx.ign import FACTORS, IGNError
+
+FOLDERS = {"azimuth": "AZ_VARIED", "elevation": "EL_VARIED", "light": "LIGHT_AZ_VARIED", "identity": "SHAPE_VARIED"}
+"""Batch kind -> folder name in the original DC-IGN code's data layout."""
+
+PAPER_RATIO = (1, 1, 1, 10)
+DEFAULT_CACHE = Path(".invgfx_cache") / "ign"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything that determines a procedural dataset; the same spec gives the same images.
+
+    batches:       number of stored training batches per kind (azimuth, elevation, light, identity).
+    grid:          number of azimuth, elevation and light values of the test grid (evenly spaced).
+    *_range:       factors are drawn from [-range, range] (radians).
+    """
+
+    family: str = "faces"
+    image_size: int = 64
+    n_identities: int = 100
+    n_test_identities: int = 20
+    batches: tuple[int, int, int, int] = (40, 40, 40, 160)
+    batch_size: int = 20
+    grid: tuple[int, int, int] = (9, 3, 5)
+    azimuth_range: float = 1.5
+    elevation_range: float = 0.4
+    light_range: float = math.radians(80)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from invgfx.ign.shapes import MAKERS
+
+        if self.family not in MAKERS:
+            raise IGNError(f"--family {self.family!r} is not one of {sorted(MAKERS)}")
+        if not 0 < self.n_test_identities < self.n_identities:
+            raise IGNError(f"need 0 < test identities ({self.n_test_identities}) < identities ({self.n_identities})")
+        if self.batch_size > self.n_identities - self.n_test_identities:
+            raise IGNError(f"batch size {self.batch_size} exceeds the {self.n_identities - self.n_test_identities} "
+                           "training identities an identity batch draws from")
+        if len(self.batches) != 4 or len(self.grid) != 3 or min(self.grid) < 1:
+            raise IGNError("DatasetSpec: batches needs 4 counts and grid 3 positive sizes")
+
+    def key(self) -> str:
+        # rounded, so that ranges given in degrees at the CLI name the same cache as radians in code
+        fields = {k: round(v, 9) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+
+    def ranges(self) -> np.ndarray:
+        return np.array([self.azimuth_range, self.elevation_range, self.light_range])
+
+
+@dataclass
+class BatchSet:
+    """Single-factor batches. images (M, B, S, S) uint8; factors (M, B, 4) float32 = azimuth,
+    elevation, light (rad), identity id (NaN where unknown); kinds (M,) index into FACTORS."""
+
+    images: np.ndarray
+    factors: np.ndarray
+    kinds: np.ndarray
+
+
+@dataclass
+class TestGrid:
+    """Unseen identities on a factorial grid. images (I, A, E, L, S, S) uint8; identities (I,);
+    azimuths (A,), elevations (E,), lights (L,) in radians."""
+
+    images: np.ndarray
+    identities: np.ndarray
+    azimuths: np.ndarray
+    elevations: np.ndarray
+    lights: np.ndarray
+
+    def factor_values(self) -> np.ndarray:
+        """(I, A, E, L, 4) float: azimuth, elevation, light, identity of every cell."""
+        I, A, E, L = self.images.shape[:4]
+        idx = np.indices((I, A, E, L))
+        return np.stack([self.azimuths[idx[1]], self.elevations[idx[2]], self.lights[idx[3]],
+                         self.identities[idx[0]].astype(float)], -1)
+
+
+@dataclass
+class IGNDataset:
+    """Training batches of the training identities and the test grid of the others."""
+
+    train: BatchSet
+    test: TestGrid
+    spec: DatasetSpec
+
+
+def split_identities(n_identities: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint sorted (train ids, test ids), a seeded random partition of range(n_identities)."""
+    perm = np.random.default_rng([seed, 7]).permutation(n_identities)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def sample_batch_index(kinds: np.ndarray, rng: np.random.Generator, ratio=PAPER_RATIO) -> int:
+    """One stored batch: its kind drawn with probability proportional to `ratio` (azimuth :
+    elevation : light : identity, paper 1:1:1:10) among the kinds present, then uniformly."""
+    weights = np.array([ratio[k] if (kinds == k).any() else 0.0 for k in range(4)], dtype=float)
+    if weights.sum() <= 0:
+        raise IGNError(f"no training batches of a kind with a positive ratio {tuple(ratio)}")
+    kind = rng.choice(4, p=weights / weights.sum())
+    return int(rng.choice(np.flatnonzero(kinds == kind)))
+
+
+def batch_factors(spec: DatasetSpec, kind: int, train_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(B, 4) factors of one batch varying only factor `kind`; the others are drawn once."""
+    B = spec.batch_size
+    base = np.append(rng.uniform(-1, 1, 3) * spec.ranges(), rng.choice(train_ids))
+    f = np.tile(base, (B, 1))
+    if kind == 3:
+        f[:, 3] = rng.choice(train_ids, B, replace=False)
+    else:
+        f[:, kind] = rng.uniform(-1, 1, B) * spec.ranges()[kind]
+    return f
+
+
+def generate(spec: DatasetSpec, progress: bool = True) -> IGNDataset:
+    """Render the training batches and the test grid of `spec` (deterministic in spec.seed)."""
+    import torch
+    from tqdm import tqdm
+
+    from invgfx.ign.shapes import MAKERS, render_object, single_thread, to_gaussians
+
+    train_ids, test_ids = split_identities(spec.n_identities, spec.n_test_identities, spec.seed)
+    rng = np.random.default_rng([spec.seed, 1])
+    kinds = np.repeat(np.arange(4), spec.batches)
+    factors = np.stack([batch_factors(spec, k, train_ids, rng) for k in kinds])
+    A, E, L = spec.grid
+    grid_axes = [np.linspace(-r, r, n) if n > 1 else np.zeros(1) for r, n in zip(spec.ranges(), spec.grid)]
+    grid = np.stack(np.meshgrid(test_ids, *grid_axes, indexing="ij"), -1).reshape(-1, 4)[:, [1, 2, 3, 0]]
+
+    objects: dict[int, object] = {}
+
+    def render(f) -> np.ndarray:
+        i = int(f[3])
+        if i not in objects:  # each identity's object is built once, from its own seed
+            objects[i] = to_gaussians(MAKERS[spec.family](np.random.default_rng([spec.seed, 2, i])))
+        img = render_object(objects[i], float(f[0]), float(f[1]), float(f[2]), spec.image_size)
+        return (img.numpy() * 255 + 0.5).astype(np.uint8)
+
+    all_f = np.concatenate([factors.reshape(-1, 4), grid])
+    with torch.no_grad(), single_thread():
+        images = np.stack([render(f) for f in tqdm(all_f, desc=f"rendering {spec.family}", disable=not progress,
+                                                    unit="img")])
+    n_train = factors.shape[0] * factors.shape[1]
+    S = spec.image_size
+    train = BatchSet(images[:n_train].reshape(len(kinds), spec.batch_size, S, S), factors.astype(np.float32), kinds)
+    test = TestGrid(images[n_train:].reshape(len(test_ids), A, E, L, S, S), test_ids, *grid_axes)
+    return IGNDataset(train, test, spec)
+
+
+def cache_path(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
+    return Path(cache_dir) / f"{spec.family}-{spec.image_size}px-{spec.key()}.npz"
+
+
+def load_or_generate(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE, progress: bool = True) -> IGNDataset:
+    """The dataset of `spec` from the cache, rendering and caching it first if needed."""
+    path = cache_path(spec, cache_dir)
+    if path.exists():
+        with np.load(path) as z:
+            train = BatchSet(z["train_images"], z["train_factors"], z["train_kinds"])
+            test = TestGrid(z["test_images"], z["test_identities"], z["azimuths"], z["elevations"], z["lights"])
+        return IGNDataset(train, test, spec)
+    data = generate(spec, progress)
+    t, g = data.train, data.test
+    with atomic_output(path) as tmp:
+        np.savez(tmp, train_images=t.images, train_factors=t.factors, train_kinds=t.kinds, test_images=g.images,
+                 test_identities=g.identities, azimuths=g.azimuths, elevations=g.elevations, lights=g.lights,
+                 spec=json.dumps(asdict(spec)))
+    return data
+
+
+def export_folders(batches: BatchSet, root: str | Path) -> None:
+    """Write batches in the original code's layout: root/AZ_VARIED/batch0001/00.png ... with a
+    factors.csv (file, azimuth, elevation, light [rad], identity) in every batch folder."""
+    from PIL import Image
+
+    root = Path(root)
+    for m, kind in enumerate(batches.kinds):
+        folder = root / FOLDERS[FACTORS[kind]] / f"batch{m:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for b, img in enumerate(batches.images[m]):
+            Image.fromarray(img).save(folder / f"{b:02d}.png")
+            rows.append([f"{b:02d}.png", *batches.factors[m, b].tolist()])
+        with open(folder / "factors.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["file", *FACTORS], *rows])
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """A PNG/JPEG as (size, size) uint8 grayscale (resized if needed)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(path).convert("L")
+    except FileNotFoundError:
+        raise IGNError(f"{path}: no such image") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise IGNError(f"{path}: not a readable image ({err})") from None
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_folders(root: str | Path, image_size: int) -> BatchSet:
+    """Batches from the original code's layout: root/{AZ_VARIED,EL_VARIED,LIGHT_AZ_VARIED,SHAPE_VARIED}/
+    <batch folder>/*.png (any names, sorted). Every batch needs the same number of images. An optional
+    factors.csv per batch (columns file, azimuth, elevation, light, identity) supplies known factors."""
+    root = Path(root)
+    if not root.is_dir():
+        raise IGNError(f"--data {root}: not a folder")
+    images, factors, kinds = [], [], []
+    for k, name in enumerate(FOLDERS.values()):
+        for folder in sorted(p for p in (root / name).glob("*") if p.is_dir()):
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+            if len(files) < 2:
+                raise IGNError(f"{folder}: a batch needs at least 2 images, found {len(files)}")
+            if images and len(files) != images[0].shape[0]:
+                raise IGNError(f"{folder}: {len(files)} images, but earlier batches have {images[0].shape[0]}; "
+                               "every batch needs the same number")
+            images.append(np.stack([load_image(f, image_size) for f in files]))
+            factors.append(_read_factors(folder, files))
+            kinds.append(k)
+    if not images:
+        raise IGNError(f"{root}: no batch folders; expected subfolders of {', '.join(FOLDERS.values())}")
+    return BatchSet(np.stack(images), np.stack(factors).astype(np.float32), np.array(kinds))
+
+
+def _read_factors(folder: Path, files: list[Path]) -> np.ndarray:
+    table = np.full((len(files), 4), np.nan)
+    path = folder / "factors.csv"
+    if not path.exists():
+        return table
+    with open(path, newline="") as fh:
+        rows = {r.get("file"): r for r in csv.DictReader(fh)}
+    for i, f in enumerate(files):
+        if f.name in rows:
+            try:
+                table[i] = [float(rows[f.name][k]) for k in FACTORS]
+            except (KeyError, TypeError, ValueError):
+                raise IGNError(f"{path}: row {f.name} needs numeric columns {', '.join(FACTORS)}") from None
+    return table

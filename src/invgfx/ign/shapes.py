@@ -1,0 +1,228 @@
+"""Procedural objects with known factors, as Lambertian-shaded Gaussian surfels.
+
+An object is a set of flat Gaussians ("surfels") on the surface of a few primitives, each with
+an outward normal and an albedo. `render_object` turns it by the azimuth factor about +z, looks at
+it from the elevation factor, shades every surfel by max(0, n . l) for the light-azimuth factor,
+and renders the shaded grayscale with `invgfx.splat.render.render_gaussians`.
+
+Faces-like heads: cranium, face, jaw, nose, brow, ears, a hair bun at the back and a neck; the
+identity is their sizes and offsets. Front (+x: nose, brow) and back (bun) differ, so azimuth is
+identifiable. Chairs-like objects: seat, back, four legs, optional arms, varied proportions.
+Units: metres, radians; objects fit in a ~1.2 m sphere around the origin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from invgfx.splat.camera import orbit_camera
+from invgfx.splat.geometry import covariance_from_quat_scale, rotmat_to_quat
+from invgfx.splat.render import render_gaussians
+
+LIGHT_ELEVATION = 0.35  # rad; the light sweeps left-right at this height above the horizon
+AMBIENT = 0.12
+CAMERA_RADIUS = 4.4  # m
+CAMERA_FOV = math.radians(34)
+
+
+@dataclass
+class Surfels:
+    """N oriented surface samples. means, normals (N, 3); albedo (N,) in [0, 1]; spacing in m."""
+
+    means: np.ndarray
+    normals: np.ndarray
+    albedo: np.ndarray
+    spacing: float
+
+    @staticmethod
+    def concat(parts: list["Surfels"], spacing: float) -> "Surfels":
+        return Surfels(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("means", "normals", "albedo")), spacing)
+
+
+def fibonacci_sphere(n: int) -> np.ndarray:
+    """(n, 3) nearly uniform unit vectors."""
+    i = np.arange(n) + 0.5
+    phi = np.arccos(1 - 2 * i / n)
+    theta = math.pi * (1 + 5**0.5) * i
+    return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], 1)
+
+
+def ellipsoid_surfels(center, radii, albedo: float, spacing: float) -> Surfels:
+    """Surfels on an axis-aligned ellipsoid; count from its (Knud Thomsen) surface area / spacing^2."""
+    a, b, c = radii
+    p = 1.6075
+    area = 4 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3) ** (1 / p)
+    u = fibonacci_sphere(max(int(area / spacing**2), 8))
+    r = np.asarray(radii, dtype=np.float64)
+    normals = u / r  # gradient of |x / r|^2 at x = r u
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    return Surfels(np.asarray(center) + u * r, normals, np.full(len(u), albedo), spacing)
+
+
+def box_surfels(center, half, albedo: float, spacing: float) -> Surfels:
+    """Surfels on the six faces of an axis-aligned box with half-extents `half` (3,)."""
+    center, half = np.asarray(center, dtype=np.float64), np.asarray(half, dtype=np.float64)
+    means, normals = [], []
+    for axis in range(3):
+        u, v = [a for a in range(3) if a != axis]
+        nu, nv = (max(int(round(2 * half[a] / spacing)), 1) for a in (u, v))
+        gu = (np.arange(nu) + 0.5) / nu * 2 - 1
+        gv = (np.arange(nv) + 0.5) / nv * 2 - 1
+        uu, vv = (g.ravel() for g in np.meshgrid(gu, gv, indexing="ij"))
+        for sign in (-1.0, 1.0):
+            p = np.zeros((uu.size, 3))
+            p[:, axis], p[:, u], p[:, v] = sign * half[axis], uu * half[u], vv * half[v]
+            n = np.zeros_like(p)
+            n[:, axis] = sign
+            means.append(center + p)
+            normals.append(n)
+    means = np.concatenate(means)
+    return Surfels(means, np.concatenate(normals), np.full(len(means), albedo), spacing)
+
+
+def _inside_ellipsoid(points: np.ndarray, center, radii, margin: float = 0.98) -> np.ndarray:
+    return (((points - np.asarray(center)) / np.asarray(radii)) ** 2).sum(1) < margin**2
+
+
+def _inside_box(points: np.ndarray, center, half, margin: float = 0.98) -> np.ndarray:
+    return (np.abs(points - np.asarray(center)) < margin * np.asarray(half)).all(1)
+
+
+def union(parts: list[tuple[Surfels, Callable[[np.ndarray], np.ndarray]]], spacing: float) -> Surfels:
+    """Surfels of the union of primitives: drop each part's samples that lie inside another part.
+    `parts` is a list of (surfels, inside(points) -> bool mask)."""
+    kept = []
+    for i, (s, _) in enumerate(parts):
+        hidden = np.zeros(len(s.means), dtype=bool)
+        for j, (_, inside) in enumerate(parts):
+            if j != i:
+                hidden |= inside(s.means)
+        kept.append(Surfels(s.means[~hidden], s.normals[~hidden], s.albedo[~hidden], spacing))
+    return Surfels.concat(kept, spacing)
+
+
+def head_parameters(rng: np.random.Generator) -> dict[str, tuple]:
+    """Identity of a faces-like head: part name -> (center (3,), radii (3,), albedo). Faces +x."""
+    def jitter(center, radii, albedo, scale=0.15, shift=0.04):
+        return (np.asarray(center) + rng.normal(0, shift, 3) * [1, 0, 1],  # keep left-right symmetry
+                np.asarray(radii) * rng.uniform(1 - scale, 1 + scale, 3), albedo)
+
+    skin = rng.uniform(0.6, 0.95)
+    ear_r = rng.uniform(0.8, 1.2)
+    params = {
+        "cranium": jitter((0.0, 0.0, 0.15), (0.55, 0.47, 0.58), skin, 0.1),
+        "face": jitter((0.18, 0.0, -0.15), (0.42, 0.38, 0.45), skin),
+        "jaw": jitter((0.22, 0.0, -0.45), (0.3, 0.3, 0.2), skin, 0.25),
+        "nose": jitter((0.58, 0.0, -0.08), (0.14, 0.07, 0.15), skin, 0.3),
+        "brow": jitter((0.45, 0.0, 0.15), (0.14, 0.36, 0.07), skin * 0.8, 0.2),
+        "bun": jitter((-0.5, 0.0, 0.3), (0.22, 0.28, 0.26), rng.uniform(0.15, 0.45), 0.3),
+        "neck": jitter((-0.05, 0.0, -0.8), (0.22, 0.22, 0.35), skin, 0.1),
+    }
+    for side in (-1, 1):
+        params[f"ear{side:+d}"] = ((0.0, side * params["cranium"][1][1] * 0.95, -0.05),
+                                  np.array([0.09, 0.05, 0.15]) * ear_r, skin * 0.9)
+    return params
+
+
+def make_head(rng: np.random.Generator, spacing: float = 0.045) -> Surfels:
+    parts = [(ellipsoid_surfels(c, r, a, spacing), lambda p, c=c, r=r: _inside_ellipsoid(p, c, r))
+             for c, r, a in head_parameters(rng).values()]
+    return union(parts, spacing)
+
+
+def chair_parameters(rng: np.random.Generator) -> dict[str, tuple]:
+    """Identity of a chairs-like object: part name -> (center (3,), half extents (3,), albedo).
+    The seat faces +x; the back is at -x; arms are optional."""
+    w = rng.uniform(0.45, 0.75)       # seat half width (y)
+    d = rng.uniform(0.4, 0.65)        # seat half depth (x)
+    t = rng.uniform(0.04, 0.1)        # seat half thickness
+    h = rng.uniform(0.15, 0.55)       # seat height above the floor plane z = -0.9
+    back_h = rng.uniform(0.35, 0.8)   # back half height
+    leg = rng.uniform(0.04, 0.09)     # leg half width
+    wood, cloth = rng.uniform(0.35, 0.7), rng.uniform(0.6, 0.95)
+    floor = -0.9
+    seat_z = floor + 2 * h
+    params = {
+        "seat": ((0.0, 0.0, seat_z), (d, w, t), cloth),
+        "back": ((-d + 0.05, 0.0, seat_z + t + back_h), (0.05, w, back_h), cloth),
+    }
+    for i, (sx, sy) in enumerate([(1, 1), (1, -1), (-1, 1), (-1, -1)]):
+        params[f"leg{i}"] = ((sx * (d - leg), sy * (w - leg), floor + h - t / 2), (leg, leg, h - t / 2), wood)
+    if rng.random() < 0.5:
+        arm_h = rng.uniform(0.12, 0.3)
+        for side in (-1, 1):
+            params[f"arm{side:+d}"] = ((0.0, side * (w - 0.04), seat_z + t + arm_h), (d * 0.9, 0.04, arm_h), wood)
+    return params
+
+
+def make_chair(rng: np.random.Generator, spacing: float = 0.045) -> Surfels:
+    parts = [(box_surfels(c, hf, a, spacing), lambda p, c=c, hf=hf: _inside_box(p, c, hf))
+             for c, hf, a in chair_parameters(rng).values()]
+    return union(parts, spacing)
+
+
+MAKERS = {"faces": make_head, "chairs": make_chair}
+
+
+@dataclass
+class GaussianObject:
+    """Surfels as Gaussians ready to render: means, normals (N, 3), albedo, opacities (N,), covars (N, 3, 3)."""
+
+    means: torch.Tensor
+    normals: torch.Tensor
+    albedo: torch.Tensor
+    opacities: torch.Tensor
+    covars: torch.Tensor
+
+
+def to_gaussians(s: Surfels) -> GaussianObject:
+    """Flat Gaussians tangent to the surface: std 0.6 spacing along it, 0.1 spacing along the normal."""
+    n = torch.as_tensor(s.normals, dtype=torch.float32)
+    helper = torch.where((n[:, :1].abs() < 0.9), torch.tensor([[1.0, 0, 0]]), torch.tensor([[0, 1.0, 0]]))
+    t1 = torch.nn.functional.normalize(torch.linalg.cross(n, helper), dim=1)
+    t2 = torch.linalg.cross(n, t1)
+    quats = rotmat_to_quat(torch.stack([t1, t2, n], dim=2))  # columns: local x, y, z = normal
+    scales = torch.tensor([0.6, 0.6, 0.1]) * s.spacing
+    covars = covariance_from_quat_scale(quats, scales.expand(len(n), 3))
+    return GaussianObject(torch.as_tensor(s.means, dtype=torch.float32), n,
+                          torch.as_tensor(s.albedo, dtype=torch.float32), torch.full((len(n),), 0.95), covars)
+
+
+@contextmanager
+def single_thread():
+    """Run torch on one thread: small renders are fastest so and do not fight other jobs for cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def rot_z(angle: float) -> torch.Tensor:
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def light_direction(light_azimuth: float) -> torch.Tensor:
+    """(3,) unit vector towards the light; azimuth 0 is the camera's side (+x), +pi/2 is +y."""
+    ce = math.cos(LIGHT_ELEVATION)
+    return torch.tensor([ce * math.cos(light_azimuth), ce * math.sin(light_azimuth), math.sin(LIGHT_ELEVATION)])
+
+
+def render_object(obj: GaussianObject, azimuth: float, elevation: float, light: float, size: int) -> torch.Tensor:
+    """Grayscale (size, size) in [0, 1] of `obj` turned by `azimuth` about +z, seen from `elevation`
+    by a camera on the +x side, lit from `light` azimuth (radians; the light stays with the camera)."""
+    R = rot_z(azimuth)
+    normals = obj.normals @ R.T
+    shade = AMBIENT + (1 - AMBIENT) * obj.albedo * (normals @ light_direction(light)).clamp_min(0)
+    cam = orbit_camera(0.0, elevation, CAMERA_RADIUS, fov_y=CAMERA_FOV, width=size, height=size)
+    out = render_gaussians(obj.means @ R.T, obj.opacities, shade[:, None].expand(-1, 3).contiguous(), cam.viewmat,
+                           cam.K, size, size, covars=R @ obj.covars @ R.T)
+    return out.rgb[0].clamp(0, 1)

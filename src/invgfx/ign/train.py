@@ -1,0 +1,208 @@
+"""Clamped DC-IGN training (paper 3.1-3.2), the entangled baseline, checkpoints and CSV logs.
+
+DC-IGN step: draw a stored single-factor batch in the ratio azimuth : elevation : light : identity
+(paper 1:1:1:10), clamp every latent the batch's factor does not own to its batch mean, and train on
+the SGVB loss; the clamped latents get strength * (z - mean) as gradient. Baseline step: the same
+network on a random batch of training images as a plain VAE (no clamping).
+
+Every step draws its randomness from (seed, step), so an interrupted run resumed from its last
+checkpoint continues exactly as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from invgfx.atomic import atomic_output
+from invgfx.ign import FACTORS, IGNError
+from invgfx.ign.data import PAPER_RATIO, BatchSet, sample_batch_index
+from invgfx.ign.model import DCIGN, IGNConfig, active_mask, sgvb_loss
+
+CHECKPOINT = "checkpoint.safetensors"
+LOG = "log.csv"
+LOG_FIELDS = ["step", "kind", "loss", "recon", "kl"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser as the original code (Adam, lr 5e-4, betas 0.9/0.99, eps 1e-8, batch 20 from the data);
+    strength: invariance gradient scale (paper ~1/100); ratio: batch kinds azimuth:elevation:light:identity;
+    baseline: train as a plain VAE on random batches instead."""
+
+    steps: int = 3000
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    eps: float = 1e-8
+    strength: float = 0.01
+    ratio: tuple[float, float, float, float] = PAPER_RATIO
+    likelihood: str = "bernoulli"
+    baseline: bool = False
+    checkpoint_every: int = 500
+    seed: int = 0
+
+
+def to_tensor(images: np.ndarray, device="cpu") -> torch.Tensor:
+    """uint8 (..., S, S) -> float (N, 1, S, S) in [0, 1]."""
+    x = torch.tensor(images, device=device).float().div_(255)  # a copy: cached arrays are read-only
+    return x.reshape(-1, 1, *x.shape[-2:])
+
+
+def draw_batch(batches: BatchSet, cfg: TrainConfig, step: int) -> tuple[np.ndarray, str]:
+    """The images (B, S, S) of step `step` and the factor they vary ("random" for the baseline)."""
+    rng = np.random.default_rng([cfg.seed, step])
+    if cfg.baseline:
+        M, B = batches.images.shape[:2]
+        idx = rng.choice(M * B, B, replace=False)
+        return batches.images.reshape(M * B, *batches.images.shape[2:])[idx], "random"
+    m = sample_batch_index(batches.kinds, rng, cfg.ratio)
+    return batches.images[m], FACTORS[batches.kinds[m]]
+
+
+def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: str, cfg: TrainConfig,
+               generator: torch.Generator) -> dict[str, float]:
+    """One SGVB step on x (B, 1, S, S); clamped unless kind is "random". Losses are per image."""
+    active = None if kind == "random" else active_mask(kind, model.config).to(x.device)
+    logits, mu, logvar, _ = model(x, active, cfg.strength, generator)
+    loss, recon, kl = sgvb_loss(logits, x, mu, logvar, cfg.likelihood)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    n = x.shape[0]
+    return {"kind": kind, "loss": loss.item() / n, "recon": recon.item() / n, "kl": kl.item() / n}
+
+
+def make_optimizer(model: DCIGN, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+
+
+def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path, meta: dict | None = None,
+          resume: bool = True, progress: bool = True) -> DCIGN:
+    """Train `model` for cfg.steps steps, writing out_dir/checkpoint.safetensors every
+    cfg.checkpoint_every steps and at the end, and one log.csv row per step. With `resume`, an
+    existing checkpoint in out_dir is continued. `meta` (JSON-able) is stored in the checkpoint."""
+    from tqdm import tqdm
+
+    from invgfx.ign.evaluate import calibrate
+
+    if batches.images.shape[-1] != model.config.image_size:
+        raise IGNError(f"training images are {batches.images.shape[-1]} px but the model expects "
+                       f"{model.config.image_size}; regenerate the dataset with --size {model.config.image_size}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = next(model.parameters()).device
+    opt = make_optimizer(model, cfg)
+    start = 0
+    if resume and (out / CHECKPOINT).exists():
+        start = load_state(out / CHECKPOINT, model, opt)["step"]
+    _truncate_log(out / LOG, start)
+    meta = dict(meta or {}, train_config=asdict(cfg))
+
+    def save(step):
+        model.eval()
+        calibration = calibrate(model, batches, cfg.baseline)
+        model.train()
+        save_checkpoint(out / CHECKPOINT, model, opt, dict(meta, step=step, calibration=calibration))
+
+    model.train()
+    with open(out / LOG, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, LOG_FIELDS)
+        if start == 0:
+            writer.writeheader()
+        bar = tqdm(range(start, cfg.steps), desc="DC-IGN" if not cfg.baseline else "baseline VAE",
+                   disable=not progress, initial=start, total=cfg.steps)
+        for step in bar:
+            images, kind = draw_batch(batches, cfg, step)
+            gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
+            row = train_step(model, opt, to_tensor(images, device), kind, cfg, gen)
+            writer.writerow({"step": step + 1, **{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}})
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{row['loss']:.1f}")
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+                fh.flush()
+                save(step + 1)
+    if start < cfg.steps or not (out / CHECKPOINT).exists():
+        save(cfg.steps)
+    model.eval()
+    return model
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep only the log rows up to `step` (a resumed run rewrites what followed its checkpoint)."""
+    if not path.exists():
+        return
+    if step == 0:
+        path.unlink()
+        return
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= step]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def save_checkpoint(path: Path, model: DCIGN, opt: torch.optim.Optimizer | None, meta: dict) -> None:
+    """safetensors with the weights ("model.*"), the Adam moments ("optim.*") and JSON metadata
+    (model config, `meta`), written atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    groups = []
+    if opt is not None:
+        state = opt.state_dict()
+        for pid, s in state["state"].items():
+            for name, value in s.items():
+                tensors[f"optim.{pid}.{name}"] = torch.as_tensor(value).cpu().contiguous()
+        groups = state["param_groups"]
+    metadata = {"model_config": json.dumps(model.config.to_dict()), "meta": json.dumps(meta),
+                "param_groups": json.dumps(groups)}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    if not Path(path).exists():
+        raise IGNError(f"--checkpoint {path}: no such file (train one with `invgfx ign train`)")
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise IGNError(f"{path}: not a safetensors checkpoint ({err})") from None
+    if "model_config" not in metadata:
+        raise IGNError(f"{path}: a safetensors file without the 'model_config' of an invgfx ign checkpoint")
+    return tensors, metadata
+
+
+def load_state(path: Path, model: DCIGN, opt: torch.optim.Optimizer | None = None) -> dict:
+    """Load weights (and optimiser moments) into `model`/`opt`; returns the stored meta."""
+    tensors, metadata = _read(path)
+    saved = IGNConfig.from_dict(json.loads(metadata["model_config"]))
+    if saved != model.config:
+        raise IGNError(f"{path}: checkpoint model config {saved} differs from the requested {model.config}")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if opt is not None:
+        state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("optim."):
+                _, pid, name = k.split(".", 2)
+                state.setdefault(int(pid), {})[name] = v
+        opt.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+    return json.loads(metadata["meta"])
+
+
+def load_checkpoint(path: str | Path, device="cpu") -> tuple[DCIGN, dict]:
+    """(model in eval mode, meta) from a checkpoint written by `train`."""
+    _, metadata = _read(Path(path))
+    model = DCIGN(IGNConfig.from_dict(json.loads(metadata["model_config"]))).to(device)
+    meta = load_state(Path(path), model)
+    return model.eval(), meta

@@ -1,0 +1,75 @@
+"""`invgfx ign ...` end to end on a tiny dataset: dataset, train (+ baseline), sweep, rerender, evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from invgfx.cli import main
+from invgfx.ign.shapes import single_thread
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with single_thread():  # tiny tensors: one thread is fastest, above all on a busy shared machine
+        yield
+
+
+DATA = ["--family", "faces", "--size", "32", "--identities", "12", "--test-identities", "4",
+        "--batches", "2", "2", "2", "4", "--batch-size", "4", "--grid", "3", "2", "2"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ign")
+    cache = ["--cache-dir", str(root / "cache")]
+    assert main(["ign", "dataset", *DATA, *cache, "--preview", str(root / "preview.png"),
+                 "--export-folders", str(root / "folders")]) == 0
+    for name, extra in (("dcign", []), ("vae", ["--baseline"])):
+        assert main(["ign", "train", *DATA, *cache, "--steps", "4", "--checkpoint-every", "2", "--latents", "8",
+                     "--out", str(root / name), *extra]) == 0
+    return root, cache
+
+
+def test_dataset_writes_preview_and_original_layout(runs):
+    root, _ = runs
+    assert Image.open(root / "preview.png").size[0] > 64
+    assert len(list((root / "folders" / "SHAPE_VARIED").iterdir())) == 4
+
+
+def test_sweep_and_rerender_write_images(runs):
+    root, cache = runs
+    ckpt = str(root / "dcign" / "checkpoint.safetensors")
+    assert main(["ign", "sweep", "--checkpoint", ckpt, "--factor", "light", "--rows", "3", "--cols", "5",
+                 "--scale", "1", "--out", str(root / "sweep.png"), *cache]) == 0
+    assert Image.open(root / "sweep.png").size == (6 * 34 + 2, 3 * 34 + 2)  # input + 5 values, 32 px + 2 px borders
+    Image.fromarray(np.full((40, 40), 128, np.uint8)).save(root / "in.png")
+    assert main(["ign", "rerender", str(root / "in.png"), "--checkpoint", ckpt, "--azimuth", "30",
+                 "--out", str(root / "out.png")]) == 0
+    assert Image.open(root / "out.png").size == (32, 32)
+
+
+def test_evaluate_compares_with_baseline(runs, capsys):
+    root, cache = runs
+    assert main(["ign", "evaluate", "--checkpoint", str(root / "dcign" / "checkpoint.safetensors"),
+                 "--baseline", str(root / "vae" / "checkpoint.safetensors"), "--metric-points", "300",
+                 "--out", str(root / "eval"), *cache]) == 0
+    table = capsys.readouterr().out
+    assert "| DC-IGN | baseline |" in table and "novel-view MSE, azimuth" in table
+    metrics = json.loads((root / "eval" / "metrics.json").read_text())
+    assert 0 <= metrics["DC-IGN"]["r2_azimuth"] <= 1 and metrics["baseline"]["recon_mse"] > 0
+    assert 0 <= metrics["DC-IGN"]["mig"] <= 1 and 0 <= metrics["baseline"]["dci_disentanglement"] <= 1
+    assert (root / "eval" / "scatter_dc-ign.png").exists()
+
+
+def test_user_errors_name_the_argument(runs, tmp_path, capsys):
+    root, cache = runs
+    ckpt = str(root / "dcign" / "checkpoint.safetensors")
+    assert main(["ign", "sweep", "--checkpoint", ckpt, "--factor", "z99", "--out", str(tmp_path / "x.png"), *cache]) == 1
+    assert "--factor z99" in capsys.readouterr().err
+    assert main(["ign", "rerender", str(tmp_path / "missing.png"), "--checkpoint", ckpt, "--light", "10",
+                 "--out", str(tmp_path / "y.png")]) == 1
+    assert "missing.png: no such image" in capsys.readouterr().err
+    assert main(["ign", "train", "--data", str(tmp_path / "nothing")]) == 1
+    assert "--data" in capsys.readouterr().err

@@ -1,0 +1,122 @@
+"""Procedural factor datasets: determinism, single-factor batches, unseen-identity splits,
+the 1:1:1:10 sampler, the original folder layout, and the renders themselves."""
+
+import math
+
+import numpy as np
+import pytest
+
+from invgfx.ign import IGNError
+from invgfx.ign.data import (DatasetSpec, batch_factors, export_folders, generate, load_folders, load_or_generate,
+                             sample_batch_index, split_identities)
+from invgfx.ign.shapes import make_chair, make_head, render_object, single_thread, to_gaussians
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with single_thread():  # tiny tensors: one thread is fastest, above all on a busy shared machine
+        yield
+
+
+TINY = DatasetSpec(image_size=24, n_identities=14, n_test_identities=4, batches=(2, 2, 2, 3), batch_size=5,
+                   grid=(3, 1, 2), seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return generate(TINY, progress=False)
+
+
+def test_same_seed_same_images_other_seed_other_images(tiny):
+    again = generate(TINY, progress=False)
+    assert np.array_equal(tiny.train.images, again.train.images)
+    assert np.array_equal(tiny.test.images, again.test.images)
+    assert np.array_equal(tiny.train.factors, again.train.factors)
+    train_ids = split_identities(14, 4, seed=3)[0]
+    first = batch_factors(TINY, 0, train_ids, np.random.default_rng(1))
+    assert np.array_equal(first, batch_factors(TINY, 0, train_ids, np.random.default_rng(1)))
+    assert not np.array_equal(first, batch_factors(TINY, 0, train_ids, np.random.default_rng(2)))
+
+
+def test_every_batch_varies_exactly_its_own_factor(tiny):
+    ranges = TINY.ranges()
+    for kind, f in zip(tiny.train.kinds, tiny.train.factors):
+        spread = f.max(0) - f.min(0)
+        assert spread[kind] > 0, "the batch's factor must vary"
+        assert np.all(np.delete(spread, kind) == 0), "every other factor must be held fixed"
+        assert np.all(np.abs(f[:, :3]) <= ranges + 1e-6)
+        if kind == 3:
+            assert len(set(f[:, 3])) == TINY.batch_size  # distinct identities
+
+
+def test_identity_splits_are_disjoint_and_test_objects_unseen(tiny):
+    train_ids, test_ids = split_identities(14, 4, seed=3)
+    assert len(np.intersect1d(train_ids, test_ids)) == 0
+    assert sorted(np.concatenate([train_ids, test_ids]).tolist()) == list(range(14))
+    assert set(tiny.train.factors[..., 3].ravel().astype(int)) <= set(train_ids.tolist())
+    assert np.array_equal(tiny.test.identities, test_ids)
+    assert not np.array_equal(split_identities(14, 4, seed=5)[1], test_ids)
+
+
+def test_sampler_respects_ratio_and_absent_kinds():
+    kinds = np.repeat(np.arange(4), [5, 5, 5, 5])
+    rng = np.random.default_rng(0)
+    draws = np.array([kinds[sample_batch_index(kinds, rng)] for _ in range(6500)])
+    freq = np.bincount(draws, minlength=4) / len(draws)
+    assert np.allclose(freq, np.array([1, 1, 1, 10]) / 13, atol=0.015)
+    no_light = kinds[kinds != 2]
+    draws = [no_light[sample_batch_index(no_light, rng, (1, 1, 1, 10))] for _ in range(500)]
+    assert 2 not in draws
+    with pytest.raises(IGNError, match="positive ratio"):
+        sample_batch_index(np.array([2, 2]), rng, (1, 1, 0, 10))
+
+
+def test_cache_round_trip(tmp_path):
+    spec = DatasetSpec(**{**TINY.__dict__, "batches": (1, 1, 1, 1), "grid": (2, 1, 1)})
+    first = load_or_generate(spec, tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    cached = load_or_generate(spec, tmp_path, progress=False)
+    assert np.array_equal(first.train.images, cached.train.images)
+    assert np.array_equal(first.test.azimuths, cached.test.azimuths)
+
+
+def test_original_folder_layout_round_trip(tiny, tmp_path):
+    export_folders(tiny.train, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["AZ_VARIED", "EL_VARIED", "LIGHT_AZ_VARIED", "SHAPE_VARIED"]
+    back = load_folders(tmp_path, 24)
+    order = np.argsort(tiny.train.kinds, kind="stable")  # folders come back grouped by kind
+    assert np.array_equal(back.kinds, tiny.train.kinds[order])
+    assert np.array_equal(back.images, tiny.train.images[order])
+    assert np.allclose(back.factors, tiny.train.factors[order], atol=1e-6)
+
+
+def test_folder_layout_errors_name_the_problem(tmp_path):
+    with pytest.raises(IGNError, match="AZ_VARIED"):
+        load_folders(tmp_path, 24)
+    from PIL import Image
+
+    for name, n in (("b1", 3), ("b2", 2)):
+        (tmp_path / "AZ_VARIED" / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (30, 30)).save(tmp_path / "AZ_VARIED" / name / f"{i}.png")
+    with pytest.raises(IGNError, match="b2: 2 images"):
+        load_folders(tmp_path, 24)
+
+
+def test_renders_respond_to_each_factor():
+    head = to_gaussians(make_head(np.random.default_rng(0)))
+    base = render_object(head, 0.0, 0.0, 0.0, 32).numpy()
+    assert base.mean() > 0.05  # the object is in view
+    for args in [(0.8, 0.0, 0.0), (0.0, 0.35, 0.0), (0.0, 0.0, 1.2)]:
+        assert np.abs(render_object(head, *args, 32).numpy() - base).mean() > 0.005
+    # front and back differ (nose, brow vs bun): azimuth is identifiable
+    assert np.abs(render_object(head, math.pi, 0.0, math.pi, 32).numpy() - base).mean() > 0.01
+    # Lambertian: a light from the camera side shows more of the visible surface than one at 80 degrees
+    assert base.mean() > render_object(head, 0.0, 0.0, math.radians(80), 32).numpy().mean()
+
+
+def test_chairs_vary_in_proportion_and_have_optional_arms():
+    counts = {len(make_chair(np.random.default_rng(i)).means) for i in range(6)}
+    assert len(counts) == 6
+    tops = [make_chair(np.random.default_rng(i)).means[:, 2].max() for i in range(6)]
+    assert max(tops) - min(tops) > 0.1

@@ -1,0 +1,115 @@
+"""DC-IGN network, clamping with the invariance gradient, SGVB loss, training and checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+from invgfx.ign import IGNError
+from invgfx.ign.data import BatchSet
+from invgfx.ign.model import DCIGN, IGNConfig, active_mask, clamp_latents, n_parameters, sgvb_loss
+from invgfx.ign.train import TrainConfig, load_checkpoint, train
+from invgfx.ign.shapes import single_thread
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with single_thread():  # tiny tensors: one thread is fastest, above all on a busy shared machine
+        yield
+
+
+def test_clamp_forward_uses_batch_mean_and_backward_is_invariance_gradient():
+    z = torch.tensor([[1.0, 4.0, -1.0], [3.0, 0.0, 2.0]], requires_grad=True)
+    active = torch.tensor([True, False, False])
+    out = clamp_latents(z, active, strength=0.01)
+    # batch means: [2, 2, 0.5]; only column 0 keeps its per-sample values
+    assert torch.equal(out.detach(), torch.tensor([[1.0, 2.0, 0.5], [3.0, 2.0, 0.5]]))
+    upstream = torch.tensor([[5.0, 7.0, 9.0], [11.0, 13.0, 15.0]])
+    (out * upstream).sum().backward()
+    # active: upstream unchanged; inactive: 0.01 * (z - mean), the reconstruction signal is dropped
+    expected = torch.tensor([[5.0, 0.01 * (4 - 2), 0.01 * (-1 - 0.5)], [11.0, 0.01 * (0 - 2), 0.01 * (2 - 0.5)]])
+    assert torch.allclose(z.grad, expected)
+
+
+def test_active_masks_follow_the_graphics_code_layout():
+    c = IGNConfig()
+    assert active_mask("azimuth", c).nonzero().ravel().tolist() == [0]
+    assert active_mask("light", c).nonzero().ravel().tolist() == [2]
+    assert active_mask("identity", c).nonzero().ravel().tolist() == list(range(3, c.n_latent))
+    with pytest.raises(IGNError, match="not one of"):
+        active_mask("zoom", c)
+
+
+def test_clamped_forward_decodes_one_varying_latent():
+    torch.manual_seed(0)
+    model = DCIGN(IGNConfig(image_size=32, n_latent=8))
+    x = torch.rand(5, 1, 32, 32)
+    logits, mu, logvar, z = model(x, active_mask("elevation", model.config))
+    assert logits.shape == (5, 1, 32, 32)
+    spread = z.std(0)
+    assert spread[1] > 0 and torch.all(spread[[0, 2, 3, 4, 5, 6, 7]] < 1e-6)
+
+
+def test_paper_configuration_matches_the_original_network():
+    model = DCIGN(IGNConfig.paper())
+    # the note: about 4.1M parameters; 24 x 15 x 15 = 5400 features before the latent heads
+    assert 4.0e6 < n_parameters(model) < 4.2e6
+    assert model.to_mu.in_features == 5400 and model.to_mu.out_features == 200
+    with torch.no_grad():
+        assert model.decode(torch.zeros(1, 200)).shape == (1, 1, 150, 150)
+
+
+def test_bad_image_size_is_explained():
+    with pytest.raises(IGNError, match="image_size 60"):
+        IGNConfig(image_size=60)
+
+
+def test_sgvb_loss_matches_hand_computation():
+    logits = torch.zeros(1, 1, 1, 2)  # p = 0.5 -> BCE = log 2 per pixel
+    x = torch.tensor([[[[0.0, 1.0]]]])
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, np.log(2.0)]])
+    total, recon, kl = sgvb_loss(logits, x, mu, logvar)
+    assert recon.item() == pytest.approx(2 * np.log(2))
+    assert kl.item() == pytest.approx(0.5 * (1 + 0) + 0.5 * (2 - 1 - np.log(2)))
+    assert total.item() == pytest.approx(recon.item() + kl.item())
+
+
+def _toy_batches(seed=0, size=16):
+    rng = np.random.default_rng(seed)
+    images = (rng.random((8, 4, size, size)) * 255).astype(np.uint8)
+    factors = rng.uniform(-1, 1, (8, 4, 4)).astype(np.float32)
+    return BatchSet(images, factors, np.array([0, 1, 2, 3, 3, 3, 3, 3]))
+
+
+def test_resumed_training_equals_uninterrupted_training(tmp_path):
+    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
+    torch.manual_seed(1)
+    straight = train(DCIGN(config), batches, TrainConfig(steps=6, checkpoint_every=100), tmp_path / "a", progress=False)
+    torch.manual_seed(1)
+    part = DCIGN(config)
+    train(part, batches, TrainConfig(steps=3, checkpoint_every=100), tmp_path / "b", progress=False)
+    torch.manual_seed(99)  # a fresh process: different initial weights, restored from the checkpoint
+    resumed = train(DCIGN(config), batches, TrainConfig(steps=6, checkpoint_every=100), tmp_path / "b", progress=False)
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+    rows = (tmp_path / "b" / "log.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5", "6"]
+    loaded, meta = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
+    assert meta["step"] == 6 and set(meta["calibration"]) == {"azimuth", "elevation", "light"}
+    assert torch.equal(loaded.to_mu.weight, resumed.to_mu.weight)
+
+
+def test_training_reduces_the_loss(tmp_path):
+    # constant image per batch kind: a working step must learn it quickly
+    images = np.zeros((4, 4, 16, 16), dtype=np.uint8)
+    images[:, :, 4:12, 4:12] = 255
+    batches = BatchSet(images, np.zeros((4, 4, 4), np.float32), np.array([0, 1, 2, 3]))
+    torch.manual_seed(0)
+    train(DCIGN(IGNConfig(image_size=16, n_latent=6)), batches, TrainConfig(steps=60, lr=2e-3, checkpoint_every=1000),
+          tmp_path, progress=False)
+    losses = [float(r.split(",")[2]) for r in (tmp_path / "log.csv").read_text().strip().splitlines()[1:]]
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_missing_checkpoint_is_explained(tmp_path):
+    with pytest.raises(IGNError, match="no such file"):
+        load_checkpoint(tmp_path / "nope.safetensors")
