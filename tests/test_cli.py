@@ -61,13 +61,3 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["scenes", "make", "ball", "--set", "radius", "--out", str(tmp_path / "b.ply")]) == 1
     assert "expected KEY=VALUE" in capsys.readouterr().err
 
-
-def test_demo_writes_the_scene_library(tmp_path):
-    from invgfx.scenes import SCENES
-
-    assert main(["demo", "--out", str(tmp_path), "--size", "32", "--frames", "2"]) == 0
-    sheet = read_image(tmp_path / "scenes.png")
-    assert sheet.shape[1] == 32 + 4 and sheet.shape[2] == len(SCENES) * 34 + 2
-    for name in SCENES:
-        assert len(read_ply(tmp_path / f"{name}.ply")) > 1000
-        assert read_video(tmp_path / f"{name}_turntable.mp4").shape[0] == 2

@@ -33,7 +33,7 @@ def test_learn_physics_reference_run_and_resume(tmp_path):
     argv = ["learn-physics", "plant", "--config", str(config), "--scene-set", "n_gaussians=150",
             "--prior", f"reference:{tmp_path / 'gt.gif'}", "--init", "E=2e4", "--groups", "2", "--frames-per-group", "2",
             "--width", "32", "--height", "32", "--true-E", str(E_TRUE), "--out", str(out)]
-    assert main([*argv[:7], "text:a plant", *argv[8:], "--epochs", "1"]) == 1  # needs --model, says so at once
+    assert main([*argv[:7], "text:a plant", "--model", str(tmp_path / "no-such-model"), *argv[8:], "--epochs", "1"]) == 1
     assert main([*argv, "--epochs", "2"]) == 0
     target = (tmp_path / "gt.gif").stat().st_mtime_ns  # rendered at --true-E by the first run
     assert main([*argv, "--epochs", "3", "--resume"]) == 0

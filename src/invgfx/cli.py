@@ -17,7 +17,7 @@ import invgfx
 from invgfx import InvgfxError
 
 EPILOG = """examples:
-  invgfx demo --out demo_out                 render the procedural scene library (PNG + MP4)
+  invgfx demo --out demo_out                 the whole system on procedural content: demo_out/index.html
   invgfx scenes list                         the procedural objects and their parameters
   invgfx scenes make plant --out plant.ply   write a procedural object as a 3DGS PLY
   invgfx render plant.ply --out plant.mp4 --orbit

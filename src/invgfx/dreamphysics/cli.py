@@ -9,9 +9,12 @@ HELP = """Learn physical parameters of a Gaussian object (DreamPhysics): simulat
 step the parameters in the log domain.
 
 Priors (--prior):
-  text:PROMPT         SDS with a ModelScope text-to-video model (--model DIR_OR_ID)
+  text:PROMPT         SDS with a text-to-video model: without --model the shipped learned prior
+                      (trained on our procedural simulations, CPU-sized; see --scenario), with
+                      --model DIR_OR_ID a ModelScope model (diffusers folder or id)
   image:first-frame   SDS with Stable Video Diffusion conditioned on the first simulated frame
-  image:PICTURE.png   ... or on a picture (--model DIR_OR_ID)
+  image:PICTURE.png   ... or on a picture; without --model: the shipped learned prior
+  text+image:PROMPT   the shipped learned prior conditioned on both (its strongest signal)
   reference:VIDEO     L2 + (1 - SSIM) to a video of the whole sequence from the same camera
                       (groups x frames-per-group frames, same size as --width/--height);
                       with --true-E E, VIDEO is first rendered at that E (a recovery test; .gif
@@ -45,9 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn-physics", help="learn E / nu / density of a Gaussian object from a video prior",
                        description=HELP, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scene", help="procedural object (ball, plant, ...) or a 3DGS .ply")
-    p.add_argument("--config", required=True, help="MPM scene config (PhysGaussian/DreamPhysics .json or native .yaml)")
-    p.add_argument("--prior", required=True, help="text:PROMPT | image:first-frame | image:PICTURE | reference:VIDEO | analytic:VIDEO")
-    p.add_argument("--model", default=None, help="diffusers model folder or id for text:/image: priors")
+    p.add_argument("--config", default=None, help="MPM scene config (PhysGaussian/DreamPhysics .json or native .yaml); "
+                   "required unless --scenario")
+    p.add_argument("--prior", required=True,
+                   help="text:PROMPT | image:first-frame | image:PICTURE | text+image:PROMPT | reference:VIDEO | analytic:VIDEO")
+    p.add_argument("--model", default=None,
+                   help="text:/image: priors: a diffusers model folder or id (ModelScope / SVD), or a learned-prior "
+                        ".safetensors file; default: the shipped learned prior")
+    p.add_argument("--scenario", action="store_true",
+                   help="simulate the canonical scenario the learned prior was trained on (SCENE: ball, box, chair, "
+                        "plant or cable; its camera, frame rate and boundary conditions), instead of --config")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
     p.add_argument("--groups", type=int, default=4, help="frame groups M (default 4; the paper: 8 text, 3 image)")
@@ -77,6 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preview-every", type=int, default=0, metavar="N", help="write a preview video every N epochs (default off)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.set_defaults(func=run_learn_physics)
+
+    from invgfx.dreamphysics.learned.cli import register as register_video_prior
+
+    register_video_prior(sub)
 
 
 def parse_learn(specs: list[str], inits: list[str], config) -> list:
@@ -109,18 +123,30 @@ def parse_learn(specs: list[str], inits: list[str], config) -> list:
 
 def parse_prior(spec: str, model: str | None) -> tuple[str, str]:
     """--prior KIND:ARG -> (kind, arg), checked before any simulation is set up."""
+    from pathlib import Path
+
     from invgfx.dreamphysics import diffusion
     from invgfx.dreamphysics.errors import DreamPhysicsError
 
     kind, _, arg = spec.partition(":")
-    if kind not in ("text", "image", "reference", "analytic") or not arg:
+    if kind not in ("text", "image", "text+image", "reference", "analytic") or not arg:
         raise DreamPhysicsError(f"--prior {spec!r}: expected text:PROMPT, image:first-frame, image:PICTURE, "
-                                "reference:VIDEO or analytic:VIDEO")
-    if kind in ("text", "image") and model is None:
+                                "text+image:PROMPT, reference:VIDEO or analytic:VIDEO")
+    if kind == "text+image" and model is not None and not is_learned(model):
+        raise DreamPhysicsError(f"--prior text+image:... is the learned prior's; --model {model} is a diffusers model: "
+                                "use text: (ModelScope) or image: (Stable Video Diffusion) with it")
+    if kind in ("text", "image") and not is_learned(model) and str(model).startswith((".", "/", "~")) \
+            and not Path(model).expanduser().is_dir():
         default_id = diffusion.TEXT_TO_VIDEO_ID if kind == "text" else diffusion.IMAGE_TO_VIDEO_ID
-        raise DreamPhysicsError(f"--prior {kind}:... needs --model: a diffusers folder of {default_id} "
-                                f"(download it where there is network: huggingface-cli download {default_id} --local-dir DIR)")
+        raise DreamPhysicsError(f"--model {model}: no such folder; --prior {kind}: needs a diffusers folder of {default_id} "
+                                f"(download it where there is network: huggingface-cli download {default_id} --local-dir DIR), "
+                                "or no --model for the shipped learned prior")
     return kind, arg
+
+
+def is_learned(model: str | None) -> bool:
+    """Does --model name the learned prior (absent: the shipped weights; or a .safetensors file)?"""
+    return model is None or str(model).endswith(".safetensors")
 
 
 def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, device: str, first_frame):
@@ -135,6 +161,14 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
         return ReferenceVideoPrior(arg), Condition()
     if kind == "analytic":
         return AnalyticSDSPrior(read_video(arg)), Condition()
+    if is_learned(model):
+        from invgfx.dreamphysics.learned import default_prior
+
+        mode = {"text": "text", "image": "image", "text+image": "both"}[kind]
+        prior = default_prior(mode, model, **({} if guidance is None else {"guidance_scale": guidance}))
+        # image:first-frame: the prior takes each group's own first frame (as it was trained)
+        image = read_image(arg) if kind == "image" and arg != "first-frame" else None
+        return prior, Condition(text=arg if kind != "image" else None, image=image)
     if kind == "text":
         prior = diffusion.TextToVideoSDS(diffusion.load_text_to_video(model, device),
                                          **({} if guidance is None else {"guidance_scale": guidance}))
@@ -170,9 +204,19 @@ def run_learn_physics(args) -> int:
         raise DreamPhysicsError(f"--grad-substeps {args.grad_substeps}: use a positive number, or 0 for full BPTT")
     if not 0 <= args.cfl < 1:
         raise DreamPhysicsError(f"--cfl {args.cfl}: use a Courant number in (0, 1), or 0 for the config's substep")
-    cfg = load_config(args.config, e_unit=args.e_unit)
     settings = parse_settings(args.scene_set)
-    cloud = make_scene(args.scene, seed=args.seed, **settings).cloud if settings else load_scene(args.scene, seed=args.seed)
+    if args.scenario:
+        from invgfx.dreamphysics.learned import demo_scene
+
+        if args.config or settings:
+            raise DreamPhysicsError("--scenario brings its own scene config and object: drop --config / --scene-set")
+        cloud, cfg = demo_scene(args.scene)
+    elif args.config is None:
+        raise DreamPhysicsError("--config CONFIG is required (an MPM scene config), or --scenario for the canonical "
+                                "scenario of the learned prior")
+    else:
+        cfg = load_config(args.config, e_unit=args.e_unit)
+        cloud = make_scene(args.scene, seed=args.seed, **settings).cloud if settings else load_scene(args.scene, seed=args.seed)
     simulate = mpm_video(cloud, cfg, width=args.width, height=args.height,
                          background=parse_vector(args.background, "--background"),
                          grad_substeps=args.grad_substeps or None, cfl=args.cfl or None,

@@ -24,7 +24,8 @@ EPILOG = """typical session:
   invgfx ign sweep --checkpoint runs/faces/checkpoint.safetensors --factor azimuth --out az.png
   invgfx ign rerender face.png --checkpoint runs/faces/checkpoint.safetensors --azimuth 45 --out turned.png
   invgfx ign evaluate --checkpoint runs/faces/checkpoint.safetensors \\
-      --baseline runs/faces-vae/checkpoint.safetensors --out runs/eval"""
+      --baseline runs/faces-vae/checkpoint.safetensors --out runs/eval
+  invgfx ign export runs/faces/checkpoint.safetensors faces.safetensors    weights + calibration only"""
 
 
 def register(subparsers) -> None:
@@ -112,6 +113,10 @@ def register(subparsers) -> None:
                    "(disentanglement_lib uses 10000; 0 skips the metrics; default: 2000)")
     e.add_argument("--out", help="folder for metrics.json and scatter PNGs")
     e.set_defaults(func=cmd_evaluate)
+
+    from invgfx.ign.export import register_export
+
+    register_export(sub)
 
 
 def _dataset_args(p: argparse.ArgumentParser) -> None:

@@ -190,6 +190,9 @@ def load_state(path: Path, model: DCIGN, opt: torch.optim.Optimizer | None = Non
     if saved != model.config:
         raise IGNError(f"{path}: checkpoint model config {saved} differs from the requested {model.config}")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if opt is not None and not any(k.startswith("optim.") for k in tensors):
+        raise IGNError(f"{path}: an inference checkpoint (invgfx ign export) without optimiser state; training "
+                       "cannot resume from it: use another --out, or --restart")
     if opt is not None:
         state: dict = {}
         for k, v in tensors.items():

@@ -1,0 +1,158 @@
+"""Physics from the shipped learned video prior (issue 7): SDS alone, no reference video.
+
+For the ball and the plant (their canonical scenarios, invgfx.dreamphysics.learned.demo_scene),
+start E 100x below the bottom and 100x above the top of the class's plausible range and let SDS
+with the shipped prior (text + first frame, guidance 3) move it for up to --epochs epochs
+(Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full BPTT). A run stops early once E has
+stayed inside the range for --patience epochs. Each run is a child process (its own peak RSS).
+
+Prints one row per run: scene, range, init E, final E, inside the range at the end?, first
+epoch inside, epochs run, wall time, peak RSS; and the motion statistic (the paper's
+qualitative claim: too soft deforms too much, too stiff barely moves) at the initial E, the
+final E and the middle of the range: the ball's peak compression, the plant's sway amplitude
+(invgfx.dreamphysics.learned.motion).
+
+--out DIR writes DIR/<scene>_<low|high>/ before_after.mp4 + .gif (initial | learned), plot.png,
+log.csv, params.json.
+
+    python benchmarks/recover_physics_learned.py [--scenes ball,plant] [--epochs 30] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(scene: str, start: str, args) -> dict:
+    import warnings
+
+    import torch
+
+    from invgfx.dreamphysics import LearnConfig, ParameterSet, learn, scalar
+    from invgfx.dreamphysics.learned import default_prior, demo_scene
+    from invgfx.dreamphysics.learned.motion import motion_statistic
+    from invgfx.dreamphysics.learned.scenarios import CLASSES, FRAMES
+    from invgfx.dreamphysics.physics import mpm_video
+    from invgfx.dreamphysics.prior import Condition
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    torch.set_num_threads(1)
+    cls = CLASSES[scene]
+    lo, hi = cls.E_range
+    e0 = lo / 100 if start == "low" else hi * 100
+    cloud, config = demo_scene(scene)
+    simulate = mpm_video(cloud, config, width=32, height=32, grad_substeps=None)
+    params = ParameterSet([scalar("E", e0, 1.0, 1e10)])
+    prior = default_prior("both", guidance_scale=args.guidance)
+    out = Path(args.out) / f"{scene}_{start}" if args.out else Path(tempfile.mkdtemp())
+    if out.exists():
+        shutil.rmtree(out)
+
+    class Enough(Exception):
+        """E stayed inside the range for --patience epochs."""
+
+    values: list[float] = []
+
+    def stop_when_inside(epoch, current) -> None:
+        values.append(current.summary()["E"])
+        if len(values) >= args.patience and all(cls.inside(v) for v in values[-args.patience:]):
+            raise Enough
+
+    began = time.perf_counter()
+    config_learn = LearnConfig(epochs=args.epochs, groups=2, frames_per_group=FRAMES // 2, update="adam", lr=args.lr,
+                               seed=args.seed)
+    try:
+        learn(simulate, params, prior, config_learn, condition=Condition(text=cls.captions[0]), out_dir=out,
+              on_epoch=stop_when_inside, progress=False)
+    except Enough:
+        pass
+    history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(open(out / "log.csv"))]
+    seconds = time.perf_counter() - began
+    final = history[-1]["E"]
+    first_inside = next((int(h["epoch"]) + 1 for h in history if cls.inside(h["E"])), None)
+    what, before = motion_statistic(scene, cloud, config, e0)
+    _, after = motion_statistic(scene, cloud, config, final)
+    _, middle = motion_statistic(scene, cloud, config, math.sqrt(lo * hi))
+    if args.out:
+        from invgfx.dreamphysics.report import plot_history, side_by_side
+        from invgfx.splat import write_video
+
+        frames = torch.arange(FRAMES)
+        with torch.no_grad():
+            first = simulate(ParameterSet([scalar("E", e0, e0, e0)]), frames)
+            learned = simulate(ParameterSet([scalar("E", final, final, final)]), frames)
+        pair = torch.nn.functional.interpolate(side_by_side(first, learned), scale_factor=4, mode="nearest")
+        write_video(out / "before_after.mp4", pair, fps=round(1 / config.frame_dt))
+        write_video(out / "before_after.gif", pair, fps=round(1 / config.frame_dt))
+        plot_history(history, out / "plot.png")
+    return {"scene": scene, "range": f"{lo:.0e}-{hi:.0e}", "init": e0, "final": final, "inside": cls.inside(final),
+            "first_inside": first_inside, "epochs": len(history), "seconds": seconds,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "statistic": what,
+            "before": before, "after": after, "middle": middle}
+
+
+def _child(queue, scene, start, args):
+    try:
+        queue.put(run(scene, start, args))
+    except Exception as err:  # report the failure as a row, keep the other runs going
+        queue.put({"scene": scene, "start": start, "error": f"{type(err).__name__}: {err}"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", default="ball,plant")
+    parser.add_argument("--starts", default="low,high", help="low: 100x below the range, high: 100x above")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--patience", type=int, default=3, help="stop after E stayed inside the range this many epochs")
+    parser.add_argument("--lr", type=float, default=0.3, help="Adam step in log E")
+    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (one core each)")
+    parser.add_argument("--out", default=None, help="folder for videos and plots")
+    args = parser.parse_args()
+    runs = [(s, st) for s in args.scenes.split(",") for st in args.starts.split(",")]
+    ctx = multiprocessing.get_context("spawn")
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; shipped learned prior, "
+          f"text + first frame, guidance {args.guidance}; Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
+          f"up to {args.epochs} epochs, stop after {args.patience} inside")
+    rows, pending = [], list(runs)
+    active: list = []
+    while pending or active:
+        while pending and len(active) < args.jobs:
+            scene, start = pending.pop(0)
+            q = ctx.Queue()
+            p = ctx.Process(target=_child, args=(q, scene, start, args))
+            p.start()
+            active.append((p, q))
+        p, q = active.pop(0)
+        rows.append(q.get())
+        p.join()
+    print("| scene | plausible E (Pa) | init E | final E | inside? | first epoch inside | epochs | wall s | peak RSS MB |")
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['scene']} | {r['start']}: {r['error']} |")
+            continue
+        print(f"| {r['scene']} | {r['range']} | {r['init']:.3g} | {r['final']:.3g} | {'yes' if r['inside'] else 'no'} | "
+              f"{r['first_inside'] or '-'} | {r['epochs']} | {r['seconds']:.0f} | {r['rss_mb']:.0f} |")
+    print()
+    print("| scene | statistic | at init E | at learned E | at the range's middle |")
+    print("|---|---|---:|---:|---:|")
+    for r in rows:
+        if "error" not in r:
+            print(f"| {r['scene']} ({r['init']:.0e} start) | {r['statistic']} | {r['before']:.3f} | {r['after']:.3f} | "
+                  f"{r['middle']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The learned video prior: scenarios, clips, model, SDS gradient, training with resume, the
+shipped weights, and `learn-physics` using it by default."""
+
+import csv
+import math
+
+import pytest
+import torch
+
+pytest.importorskip("warp")
+pytest.importorskip("diffusers")
+
+from invgfx.dreamphysics.errors import DreamPhysicsError  # noqa: E402
+from invgfx.dreamphysics.learned import WEIGHTS, default_prior, demo_scene  # noqa: E402
+from invgfx.dreamphysics.learned.model import (  # noqa: E402
+    LearnedVideoPrior, PriorConfig, VideoDenoiser, _shuffle, _unshuffle, load_denoiser, noise_schedule, save_denoiser,
+    vocabulary_of,
+)
+from invgfx.dreamphysics.learned.scenarios import CLASSES, scenario  # noqa: E402
+from invgfx.dreamphysics.prior import Condition  # noqa: E402
+
+
+def tiny_model(seed=0, size=16):
+    torch.manual_seed(seed)
+    captions = [c for cls in CLASSES.values() for c in cls.captions]
+    return VideoDenoiser(PriorConfig(size=size, frames=8, channels=(8, 16), text_dim=16,
+                                     vocabulary=vocabulary_of(captions), classes=list(CLASSES))).eval()
+
+
+def test_scenarios_are_seeded_and_draw_E_from_the_plausible_range():
+    for name, cls in CLASSES.items():
+        a, b, c = scenario(name, 3), scenario(name, 3), scenario(name, 4)
+        assert a.params == b.params and torch.equal(a.cloud.means, b.cloud.means)
+        assert a.params != c.params
+        assert cls.inside(a.E) and cls.inside(c.E)
+        assert a.caption in cls.captions
+    assert scenario("ball", 0, E=123.0).E == 123.0
+    _, config = demo_scene("plant")
+    assert config.E == pytest.approx(math.sqrt(2e5 * 2e6))  # the range's geometric mean
+
+
+def test_scenario_push_gives_the_drawn_velocity():
+    """The impulse is set per kg and converted to a force per particle of the mean mass: after the
+    push substep the particles' mean velocity is the drawn one (within the spread of masses)."""
+    from invgfx.mpm import Simulator
+    from invgfx.mpm.gaussians import prepare_particles
+
+    sc = scenario("ball", 5)
+    push = torch.tensor(sc.params["push_m_per_s"])
+    cfg = sc.config
+    p = prepare_particles(sc.cloud.means, sc.cloud.covariances(), sc.cloud.opacities, cfg)
+    sim = Simulator(cfg, p.positions, p.volumes)
+    s = sim.run(sim.initial_state(), None, 1)
+    mass = cfg.density * p.volumes
+    momentum_velocity = (mass[:, None] * s.v).sum(0) / mass.sum()
+    gravity_kick = torch.tensor([0.0, 0.0, -9.8 * cfg.substep_dt])
+    assert torch.allclose(momentum_velocity - gravity_kick, push, atol=0.15 * push.norm())
+
+
+def test_clips_are_written_in_shards_and_resumed(tmp_path):
+    from invgfx.dreamphysics.learned.data import generate, load_clips
+
+    paths = generate(tmp_path, 1, size=16, workers=1, progress=False)
+    assert len(paths) == 1 and paths[0].exists()
+    stamp = paths[0].stat().st_mtime_ns
+    generate(tmp_path, 1, size=16, workers=1, progress=False)  # everything there: nothing redone
+    assert paths[0].stat().st_mtime_ns == stamp
+    clips = load_clips(tmp_path)
+    assert clips["video"].shape == (len(CLASSES), 16, 3, 16, 16) and clips["video"].dtype == torch.uint8
+    assert [CLASSES[list(CLASSES)[i]].inside(float(e)) for i, e in zip(clips["label"], clips["E"])] == [True] * len(CLASSES)
+    moving = (clips["video"][:, -1].float() - clips["video"][:, 0].float()).abs().mean((1, 2, 3))
+    assert (moving > 1.0).all()  # every clip shows motion
+
+
+def test_space_to_depth_is_exactly_invertible_and_weights_round_trip(tmp_path):
+    x = torch.randn(2, 6, 8, 16, 16)
+    z = _unshuffle(x, 2)
+    assert z.shape == (2, 24, 8, 8, 8) and torch.equal(_shuffle(z, 2), x)
+    model = tiny_model()
+    ids = model.tokens(["a jelly ball bouncing", "", "a zebra"])
+    assert ids[1].eq(0).all() and ids[2, 1] == 1  # "" is padding; an unknown word is [UNK]
+    save_denoiser(model, tmp_path / "p.safetensors", {"steps": 7})
+    loaded, meta = load_denoiser(tmp_path / "p.safetensors")
+    args = (torch.randn(1, 3, 8, 16, 16), torch.tensor([500]), model.tokens(["a plant"]), torch.randn(1, 3, 16, 16))
+    with torch.no_grad():
+        assert torch.equal(model(*args), loaded(*args))
+    assert meta == {"steps": 7} and loaded.config == model.config
+    with pytest.raises(DreamPhysicsError, match="no such weights file"):
+        load_denoiser(tmp_path / "missing.safetensors")
+
+
+def test_learned_prior_gradient_is_the_sds_gradient():
+    """d loss / d video = 2 scale w(t) (eps_hat - eps) with classifier-free guidance, reproduced
+    from the same generator state; the video is at the model's size (no resize)."""
+    model = tiny_model()
+    prior = LearnedVideoPrior(model, mode="both", guidance_scale=2.5, t_range=(0.3, 0.6), scale=0.7, samples=1)
+    video = torch.rand(8, 3, 16, 16, requires_grad=True)
+    condition = Condition(text="a jelly ball bouncing on the floor")
+    gen = torch.Generator().manual_seed(11)
+    state = gen.get_state()
+    prior.loss(video, condition, gen).backward()
+
+    gen.set_state(state)
+    alphas = noise_schedule(model.config).alphas_cumprod.float()
+    lo, hi = round(0.3 * 1000), round(0.6 * 1000)
+    t = int(torch.randint(lo, hi + 1, (1,), generator=gen))
+    x = (2 * video.detach() - 1).transpose(0, 1)[None]
+    eps = torch.randn(x.shape, generator=gen)
+    a = alphas[t]
+    x_t = a.sqrt() * x + (1 - a).sqrt() * eps
+    with torch.no_grad():
+        tokens = model.tokens(["", condition.text])
+        first = x[:, :, 0]
+        uncond, cond = model(torch.cat([x_t, x_t]), torch.tensor([t, t]), tokens,
+                             torch.cat([torch.zeros_like(first), first])).chunk(2)
+    g = (1 - a) * (uncond + 2.5 * (cond - uncond) - eps)
+    expected = 0.7 * 2 * g[0].transpose(0, 1)
+    assert torch.allclose(video.grad, expected, atol=1e-5)
+    with pytest.raises(DreamPhysicsError, match="judges 8-frame videos"):
+        prior.loss(torch.rand(4, 3, 16, 16), condition)
+
+
+def test_training_runs_and_resumes(tmp_path):
+    from invgfx.dreamphysics.learned.data import generate
+    from invgfx.dreamphysics.learned.train import TrainConfig, sample, train
+
+    generate(tmp_path / "clips", 1, size=16, workers=1, progress=False)
+    small = PriorConfig(size=16, frames=8, channels=(8, 16), text_dim=16,
+                        vocabulary=vocabulary_of([c for cls in CLASSES.values() for c in cls.captions]))
+    train(tmp_path / "clips", tmp_path / "run", TrainConfig(steps=2, batch=2, checkpoint_every=1), small, progress=False)
+    weights = train(tmp_path / "clips", tmp_path / "run", TrainConfig(steps=3, batch=2, checkpoint_every=1), small,
+                    progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3] and all(math.isfinite(float(r["loss"])) for r in rows)
+    model, meta = load_denoiser(weights)
+    assert meta["steps"] == 3
+    out = sample(model, ["a plant swaying in the wind"], torch.rand(1, 3, 16, 16), steps=3)
+    assert out.shape == (1, 8, 3, 16, 16) and 0 <= out.min() and out.max() <= 1
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="no shipped prior weights")
+def test_shipped_prior_denoises_unseen_clips_better_than_a_data_free_guess():
+    """On clips of draws it never saw, the shipped model's noise prediction at mid noise levels
+    beats predicting the noise as if the clean video were the training mean grey (MSE ratio)."""
+    from invgfx.dreamphysics.learned.data import render_clip
+
+    model, _ = load_denoiser(WEIGHTS)
+    cfg = model.config
+    alphas = noise_schedule(cfg).alphas_cumprod.float()
+    gen = torch.Generator().manual_seed(0)
+    errors, baseline = [], []
+    for name in ("ball", "plant"):
+        sc = scenario(name, 20_000)
+        with torch.no_grad():
+            x0 = (2 * render_clip(sc, cfg.size)[:: cfg.groups] - 1).transpose(0, 1)[None]
+        for t in (200, 400, 600):
+            eps = torch.randn(x0.shape, generator=gen)
+            a = alphas[t]
+            x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            with torch.no_grad():
+                pred = model(x_t, torch.tensor([t]), model.tokens([sc.caption]), x0[:, :, 0])
+            errors.append((pred - eps).square().mean())
+            mean_guess = (x_t - a.sqrt() * x0.mean()) / (1 - a).sqrt()
+            baseline.append((mean_guess - eps).square().mean())
+    assert torch.stack(errors).mean() < 0.5 * torch.stack(baseline).mean()
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="no shipped prior weights")
+def test_default_prior_gives_finite_gradients_on_the_ball_video():
+    from invgfx.dreamphysics.learned.data import render_clip
+
+    prior = default_prior("both", samples=1)
+    sc = scenario("ball", 0, canonical=True)
+    video = render_clip(sc, 32)[::2].clone().requires_grad_(True)
+    prior.loss(video, Condition(text=sc.caption), torch.Generator().manual_seed(0)).backward()
+    assert torch.isfinite(video.grad).all() and video.grad.abs().sum() > 0
+
+
+def test_learn_physics_uses_the_learned_prior_on_its_scenario(tmp_path):
+    """`learn-physics ball --scenario --prior text+image:...` with learned-prior weights (--model
+    FILE.safetensors; without it the shipped ones) runs an epoch and moves E."""
+    import json
+
+    from invgfx.cli import main
+
+    save_denoiser(tiny_model(size=32), tmp_path / "tiny.safetensors")
+    out = tmp_path / "run"
+    argv = ["learn-physics", "ball", "--scenario", "--prior", "text+image:a jelly ball bouncing on the floor",
+            "--model", str(tmp_path / "tiny.safetensors"), "--groups", "2", "--frames-per-group", "8",
+            "--width", "32", "--height", "32", "--init", "E=1e5", "--learn", "E:1e3:1e8", "--epochs", "1",
+            "--out", str(out)]
+    assert main(argv) == 0
+    learned = json.loads((out / "params.json").read_text())["E"]["value"]
+    assert learned != pytest.approx(1e5, rel=1e-3) and 1e3 <= learned <= 1e8
+    assert main([*argv[:1], "ball", "--config", "x.json", "--scenario", *argv[3:-1], str(tmp_path / "r2")]) == 1
+    assert main([*argv[:-8], "--frames-per-group", "4", *argv[-6:-1], str(tmp_path / "r3")]) == 1  # needs 8 frames
+
+
+@pytest.mark.skipif(WEIGHTS.exists(), reason="weights are shipped")
+def test_without_shipped_weights_the_default_prior_says_what_to_do():
+    with pytest.raises(DreamPhysicsError, match="no shipped learned video prior.*invgfx video-prior train"):
+        default_prior()
