@@ -108,15 +108,19 @@ def cuboid_dirichlet(c: Cuboid, x: wp.vec3, v: wp.vec3, t: float):
 
 @wp.func
 def bounding_box(i: int, j: int, k: int, n: int, padding: int, v: wp.vec3):
-    """Walls `padding` nodes deep on every face of the grid: outward velocity is removed."""
-    out = v
-    idx = wp.vec3i(i, j, k)
-    for a in range(3):
-        if idx[a] < padding and out[a] < 0.0:
-            out[a] = 0.0
-        if idx[a] >= n - padding and out[a] > 0.0:
-            out[a] = 0.0
-    return out
+    """Walls `padding` nodes deep on every face of the grid: outward velocity is removed.
+    Built from scalars: Warp's adjoint of an in-place component assignment (out[a] = 0.0) lets
+    the gradient through the zeroed component, which made every gradient after a contact wrong."""
+    x = v[0]
+    y = v[1]
+    z = v[2]
+    if (i < padding and x < 0.0) or (i >= n - padding and x > 0.0):
+        x = 0.0
+    if (j < padding and y < 0.0) or (j >= n - padding and y > 0.0):
+        y = 0.0
+    if (k < padding and z < 0.0) or (k >= n - padding and z > 0.0):
+        z = 0.0
+    return wp.vec3(x, y, z)
 
 
 @wp.func
