@@ -13,7 +13,10 @@ prior, e.g. the learned video prior of issue 7):
   analytic   SDS with the exact DDPM denoiser of the ground-truth video (AnalyticSDSPrior):
              eps_hat = (x_t - sqrt(a_t) x_gt) / sqrt(1 - a_t), t ~ U[20, 980]
 All runs use the same loop (invgfx.dreamphysics.learn: Adam in log E, M = 2 groups x T = 8
-frames, lr 0.3) and full BPTT unless --grad-substeps K; the substep follows E
+frames, lr 0.5 annealed to 0.03 along a half cosine, betas (0.5, 0.5): with the loop's default
+(0.5, 0.9) the plant's steps shrink tenfold on the way down, because its gradient falls faster
+than the second moment forgets, docs/dreamphysics.md; with betas this small Adam steps about lr
+whatever the gradient, so without annealing E rattles +-15 % around the truth) and full BPTT unless --grad-substeps K; the substep follows E
 (invgfx.mpm.stable_substep, Courant number 0.4, at most the config's substep_dt), so the 100x too
 stiff start is stable and a soft one is cheap. Each run is a child process, so its peak RSS is
 its own.
@@ -23,8 +26,8 @@ epoch after whose step |E - E_true| <= 10 % E_true first held), epochs, wall tim
 loop, peak RSS of the run's process, 1-minute load average at its start and end (the machine is
 shared). Target (issue 4): error <= 10 % within 30 epochs and <= 10 minutes per run.
 
---out DIR writes, per run, DIR/<scene>_<prior>_<low|high>/: before_after.mp4 and .gif (initial
-E | learned E | ground truth, side by side, --video-size px), plot.png (E and loss against
+--out DIR writes, per run, DIR/<scene>_<prior>_x<factor>/ (e.g. ball_reference_x100/):
+before_after.mp4 and .gif (initial E | learned E | ground truth, side by side, --video-size px), plot.png (E and loss against
 epoch), log.csv, params.json.
 
     python benchmarks/recover_physics.py [--scenes ball,plant] [--priors reference,analytic]
@@ -46,10 +49,13 @@ from pathlib import Path
 import torch
 
 from invgfx.dreamphysics import AnalyticSDSPrior, LearnConfig, ParameterSet, ReferenceVideoPrior, learn, scalar
+from invgfx.dreamphysics.cli import parse_betas
 from invgfx.dreamphysics.prior import Condition, VideoPrior
 from invgfx.dreamphysics.updates import ADAM_BETAS
 
 ROOT = Path(__file__).resolve().parents[1]
+BETAS = (0.5, 0.5)  # Adam's; see the docstring
+LR_FINAL = 0.03
 
 
 @dataclass
@@ -114,8 +120,8 @@ def run(scene: str, prior_name: str, factor: float, args) -> dict:
                          cfl=args.cfl or None, seed=args.seed)
 
     simulate = video(args.size)
-    lc = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames, lr=args.lr, seed=args.seed,
-                     **({"betas": args.betas} if args.betas else {}))
+    lc = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames, lr=args.lr, lr_final=args.lr_final,
+                     betas=args.betas, seed=args.seed)
     all_frames = torch.arange(lc.groups * lc.frames_per_group)
 
     def e_set(value: float) -> ParameterSet:
@@ -128,7 +134,7 @@ def run(scene: str, prior_name: str, factor: float, args) -> dict:
     params = e_set(e0)
     out = None
     if args.out:
-        out = Path(args.out) / f"{scene}_{prior_name}_{'low' if factor < 1 else 'high'}"
+        out = Path(args.out) / f"{scene}_{prior_name}_x{factor:g}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "checkpoint.pt").unlink(missing_ok=True)  # this benchmark's own earlier run: start afresh
     start = time.perf_counter()
@@ -193,9 +199,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--groups", type=int, default=2, help="frame groups M (default 2)")
     parser.add_argument("--frames", type=int, default=8, help="frames per group T (default 8)")
-    parser.add_argument("--lr", type=float, default=0.3, help="Adam step in log E (default 0.3: 100x in ~16 steps)")
-    parser.add_argument("--betas", type=lambda s: tuple(float(b) for b in s.split(",")), default=None, metavar="B1,B2",
-                        help=f"Adam betas (default: the loop's, {','.join(map(str, ADAM_BETAS))})")
+    parser.add_argument("--lr", type=float, default=0.5, help="Adam step in log E at the start (default 0.5: 100x in ~10 steps)")
+    parser.add_argument("--lr-final", type=float, default=LR_FINAL,
+                        help=f"anneal the step to this along a half cosine (default {LR_FINAL}; see the docstring)")
+    parser.add_argument("--betas", type=parse_betas, default=BETAS, metavar="B1,B2",
+                        help=f"Adam betas (default {BETAS[0]},{BETAS[1]}; the loop's default is "
+                             f"{ADAM_BETAS[0]},{ADAM_BETAS[1]})")
     parser.add_argument("--gaussians", type=int, default=300, help="Gaussians of the procedural object (default 300)")
     parser.add_argument("--size", type=int, default=48, help="render size in pixels while learning (default 48)")
     parser.add_argument("--grad-substeps", type=int, default=0,
@@ -216,7 +225,7 @@ def main() -> None:
         scenes, priors, factors, args.epochs = scenes[:1], priors[:1], factors[:1], 5
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads); {args.gaussians} Gaussians, {args.size} px, M={args.groups} x "
-          f"T={args.frames} frames, Adam lr {args.lr} betas {args.betas or ADAM_BETAS}, {args.epochs} epochs, BPTT "
+          f"T={args.frames} frames, Adam lr {args.lr} -> {args.lr_final} betas {args.betas}, {args.epochs} epochs, BPTT "
           f"{f'K={args.grad_substeps} substeps' if args.grad_substeps else 'full'}, CFL {args.cfl}")
     print("| scene | prior | BPTT | init E (Pa) | final E (Pa) | rel. error | first epoch within 10 % | epochs "
           "| wall s | peak RSS MB | load 1 min |")

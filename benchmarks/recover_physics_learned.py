@@ -53,7 +53,7 @@ def run(scene: str, start: str, args) -> dict:
     cloud, config = demo_scene(scene)
     simulate = mpm_video(cloud, config, width=32, height=32, grad_substeps=None)
     params = ParameterSet([scalar("E", e0, 1.0, 1e10)])
-    prior = default_prior("both", guidance_scale=args.guidance)
+    prior = default_prior("both", weights=args.weights, guidance_scale=args.guidance)
     out = Path(args.out) / f"{scene}_{start}" if args.out else Path(tempfile.mkdtemp())
     if out.exists():
         shutil.rmtree(out)
@@ -117,12 +117,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.3, help="Adam step in log E")
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weights", default=None, help="prior .safetensors (default: the shipped weights)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (one core each)")
     parser.add_argument("--out", default=None, help="folder for videos and plots")
     args = parser.parse_args()
     runs = [(s, st) for s in args.scenes.split(",") for st in args.starts.split(",")]
     ctx = multiprocessing.get_context("spawn")
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; shipped learned prior, "
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          f"learned prior {args.weights or 'shipped'}, "
           f"text + first frame, guidance {args.guidance}; Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
           f"up to {args.epochs} epochs, stop after {args.patience} inside")
     rows, pending = [], list(runs)

@@ -16,13 +16,13 @@ from invgfx.dreamphysics.learned.model import (  # noqa: E402
     LearnedVideoPrior, PriorConfig, VideoDenoiser, _shuffle, _unshuffle, load_denoiser, noise_schedule, save_denoiser,
     vocabulary_of,
 )
-from invgfx.dreamphysics.learned.scenarios import CLASSES, scenario  # noqa: E402
+from invgfx.dreamphysics.learned.scenarios import CLASSES, IMPLAUSIBLE, NEGATIVE_SUFFIX, scenario  # noqa: E402
 from invgfx.dreamphysics.prior import Condition  # noqa: E402
 
 
 def tiny_model(seed=0, size=16):
     torch.manual_seed(seed)
-    captions = [c for cls in CLASSES.values() for c in cls.captions]
+    captions = [c + suffix for cls in CLASSES.values() for c in cls.captions for suffix in ("", NEGATIVE_SUFFIX)]
     return VideoDenoiser(PriorConfig(size=size, frames=8, channels=(8, 16), text_dim=16,
                                      vocabulary=vocabulary_of(captions), classes=list(CLASSES))).eval()
 
@@ -34,6 +34,14 @@ def test_scenarios_are_seeded_and_draw_E_from_the_plausible_range():
         assert a.params != c.params
         assert cls.inside(a.E) and cls.inside(c.E)
         assert a.caption in cls.captions
+        sides = set()
+        for seed in range(20):
+            bad = scenario(name, seed, implausible=True)
+            lo, hi = cls.E_range
+            factor = max(lo / bad.E, bad.E / hi)
+            assert IMPLAUSIBLE[0] <= factor <= IMPLAUSIBLE[1] and bad.caption.endswith(NEGATIVE_SUFFIX)
+            sides.add(bad.E < lo)
+        assert sides == {True, False}  # too soft and too stiff both occur
     assert scenario("ball", 0, E=123.0).E == 123.0
     _, config = demo_scene("plant")
     assert config.E == pytest.approx(math.sqrt(2e5 * 2e6))  # the range's geometric mean
@@ -89,10 +97,14 @@ def test_space_to_depth_is_exactly_invertible_and_weights_round_trip(tmp_path):
         load_denoiser(tmp_path / "missing.safetensors")
 
 
-def test_learned_prior_gradient_is_the_sds_gradient():
+@pytest.mark.parametrize("negative", [False, True])
+def test_learned_prior_gradient_is_the_sds_gradient(negative):
     """d loss / d video = 2 scale w(t) (eps_hat - eps) with classifier-free guidance, reproduced
-    from the same generator state; the video is at the model's size (no resize)."""
+    from the same generator state; the video is at the model's size (no resize). A model trained
+    with implausible clips guides away from its negative prompt (same first frame) instead of
+    from the unconditional prediction."""
     model = tiny_model()
+    model.config.negative_suffix = NEGATIVE_SUFFIX if negative else ""
     prior = LearnedVideoPrior(model, mode="both", guidance_scale=2.5, t_range=(0.3, 0.6), scale=0.7, samples=1)
     video = torch.rand(8, 3, 16, 16, requires_grad=True)
     condition = Condition(text="a jelly ball bouncing on the floor")
@@ -109,10 +121,12 @@ def test_learned_prior_gradient_is_the_sds_gradient():
     a = alphas[t]
     x_t = a.sqrt() * x + (1 - a).sqrt() * eps
     with torch.no_grad():
-        tokens = model.tokens(["", condition.text])
         first = x[:, :, 0]
-        uncond, cond = model(torch.cat([x_t, x_t]), torch.tensor([t, t]), tokens,
-                             torch.cat([torch.zeros_like(first), first])).chunk(2)
+        if negative:
+            tokens, firsts = model.tokens([condition.text + NEGATIVE_SUFFIX, condition.text]), torch.cat([first, first])
+        else:
+            tokens, firsts = model.tokens(["", condition.text]), torch.cat([torch.zeros_like(first), first])
+        uncond, cond = model(torch.cat([x_t, x_t]), torch.tensor([t, t]), tokens, firsts).chunk(2)
     g = (1 - a) * (uncond + 2.5 * (cond - uncond) - eps)
     expected = 0.7 * 2 * g[0].transpose(0, 1)
     assert torch.allclose(video.grad, expected, atol=1e-5)

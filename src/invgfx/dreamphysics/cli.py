@@ -76,6 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="initial value of a learned parameter (default: the config's)")
     p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate in log(theta) (default 0.1)")
+    p.add_argument("--lr-final", type=float, default=None,
+                   help="anneal the learning rate to this value over the epochs (half cosine); lets a parameter "
+                        "settle instead of rattling around its optimum by about lr/2 (default: constant lr)")
+    p.add_argument("--betas", default=None, metavar="B1,B2",
+                   help="Adam's betas (default 0.5,0.9); smaller B2 keeps the steps at about lr while the gradient "
+                        "shrinks on the way to the optimum")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance of SDS priors (default: 100 text, 1..3 image)")
     p.add_argument("--scene-set", action="append", default=[], metavar="KEY=VALUE", help="procedural scene parameter; repeatable")
     p.add_argument("--e-unit", choices=["Pa", "1e7Pa"], default=None, help="unit of E in a PhysGaussian-style config")
@@ -119,6 +125,17 @@ def parse_learn(specs: list[str], inits: list[str], config) -> list:
     if init:
         raise DreamPhysicsError(f"--init {sorted(init)}: not learned; add --learn NAME:LO:HI for them")
     return params
+
+
+def parse_betas(spec: str) -> tuple[float, float]:
+    """'B1,B2' -> (B1, B2), each in [0, 1)."""
+    try:
+        betas = tuple(float(b) for b in spec.split(","))
+    except ValueError:
+        betas = ()
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise DreamPhysicsError(f"--betas {spec!r}: expected two numbers in [0, 1) separated by a comma, e.g. 0.5,0.9")
+    return betas
 
 
 def parse_prior(spec: str, model: str | None) -> tuple[str, str]:
@@ -243,7 +260,8 @@ def run_learn_physics(args) -> int:
     prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame)
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
-                         update=args.update, lr=args.lr, seed=args.seed)
+                         update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed,
+                         **({"betas": parse_betas(args.betas)} if args.betas else {}))
 
     def preview(epoch: int, current: ParameterSet) -> None:
         if args.preview_every and (epoch + 1) % args.preview_every == 0:

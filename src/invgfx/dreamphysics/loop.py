@@ -31,7 +31,7 @@ from invgfx.dreamphysics.errors import DreamPhysicsError
 from invgfx.dreamphysics.frames import group_frames, group_of_epoch
 from invgfx.dreamphysics.params import ParameterSet
 from invgfx.dreamphysics.prior import Condition, VideoPrior
-from invgfx.dreamphysics.updates import ADAM_BETAS, LogUpdate
+from invgfx.dreamphysics.updates import ADAM_BETAS, LogUpdate, cosine_lr
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.csv"
@@ -45,14 +45,16 @@ class LearnConfig:
     """epochs: total epochs (a resumed run may raise it); groups M and frames_per_group T:
     M T frames are simulated, group i = frames i, i + M, ..., i + M (T - 1) (the paper: M = 8,
     T = 16 for ModelScope, 3 x 25 for SVD); update: "eq5" | "reference" | "adam" (see
-    updates.py) with learning rate lr (in log(theta) units; log10 for "reference") and, for
-    Adam, betas; seed: of the prior's noise."""
+    updates.py) with learning rate lr (in log(theta) units; log10 for "reference"), annealed
+    to lr_final over the epochs along a half cosine if lr_final is set (updates.cosine_lr), and,
+    for Adam, betas; seed: of the prior's noise."""
 
     epochs: int = 50
     groups: int = 8
     frames_per_group: int = 16
     update: str = "adam"
     lr: float = 0.1
+    lr_final: float | None = None
     betas: tuple[float, float] = ADAM_BETAS
     seed: int = 0
 
@@ -91,7 +93,7 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
                                     f"expected ({len(frames)}, 3, H, W) for frames {frames.tolist()}")
         loss = prior.loss(video, replace(condition, frames=frames), generator)
         loss.backward()
-        update.step(params)
+        update.step(params, cosine_lr(config.lr, config.lr_final, epoch, config.epochs))
         history.append({"epoch": epoch, "group": group, "loss": float(loss.detach()), "seconds": time.perf_counter() - start,
                         **params.summary()})
         bar.set_postfix({k: f"{v:.4g}" for k, v in history[-1].items() if k not in ("epoch", "group", "seconds")})
@@ -123,9 +125,9 @@ def _load_checkpoint(path: Path, config: LearnConfig, params: ParameterSet, upda
     except Exception as err:  # a truncated or foreign file: say which and why
         raise DreamPhysicsError(f"{path}: cannot read it as a learn-physics checkpoint ({err})") from None
     saved = ckpt["config"]
-    for key in ("groups", "frames_per_group", "update", "lr", "betas", "seed"):
-        if _plain(saved[key]) != _plain(getattr(config, key)):
-            raise DreamPhysicsError(f"{path}: was written with {key}={saved[key]!r}, this run has {key}="
+    for key in ("groups", "frames_per_group", "update", "lr", "lr_final", "betas", "seed"):
+        if _plain(saved.get(key)) != _plain(getattr(config, key)):
+            raise DreamPhysicsError(f"{path}: was written with {key}={saved.get(key)!r}, this run has {key}="
                                     f"{getattr(config, key)!r}; resume with the same settings (only epochs may change)")
     params.load_state_dict(ckpt["params"])
     update.load_state_dict(ckpt["update"])

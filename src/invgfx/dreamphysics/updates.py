@@ -33,6 +33,16 @@ ADAM_BETAS = (0.5, 0.9)
 ADAM_EPS = 1e-20
 
 
+def cosine_lr(lr: float, lr_final: float | None, epoch: int, epochs: int) -> float:
+    """The learning rate of `epoch` (0-based) of `epochs`: constant `lr` when lr_final is None,
+    else annealed from lr to lr_final along a half cosine. Adam with small betas steps about lr
+    in log(theta) whatever the gradient's size, so a constant lr keeps a parameter rattling
+    around its optimum by about +-lr/2; annealing lets it settle."""
+    if lr_final is None or epochs <= 1:
+        return lr
+    return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * min(epoch, epochs - 1) / (epochs - 1)))
+
+
 def eq5_step(value: Tensor, grad: Tensor, lr: float) -> Tensor:
     """log(theta) - lr dL/dtheta, back in theta."""
     return value * torch.exp(-lr * grad)
@@ -74,7 +84,9 @@ class LogUpdate:
         self.state: dict[str, dict] = {}  # Adam moments per parameter name
 
     @torch.no_grad()
-    def step(self, params: ParameterSet) -> None:
+    def step(self, params: ParameterSet, lr: float | None = None) -> None:
+        """One update of every parameter with a gradient, at learning rate `lr` (default self.lr)."""
+        lr = self.lr if lr is None else lr
         for p in params:
             if p.value.grad is None:
                 continue
@@ -83,13 +95,13 @@ class LogUpdate:
                 raise DreamPhysicsError(f"parameter {p.name}: non-finite gradient; lower the learning rate or the "
                                         "prior's scale, or check the simulation for instability")
             if self.mode == "eq5":
-                new = eq5_step(p.value, grad, self.lr)
+                new = eq5_step(p.value, grad, lr)
             elif self.mode == "reference":
-                new = reference_step(p.value, grad, self.lr)
+                new = reference_step(p.value, grad, lr)
             else:
                 s = self.state.setdefault(p.name, {"step": 0, "m": torch.zeros_like(grad), "v": torch.zeros_like(grad)})
                 s["step"] += 1
-                new, s["m"], s["v"] = adam_step(p.value, grad, s["m"], s["v"], s["step"], self.lr, self.betas, self.eps)
+                new, s["m"], s["v"] = adam_step(p.value, grad, s["m"], s["v"], s["step"], lr, self.betas, self.eps)
             p.value.copy_(new)
             p.clamp_()
             p.value.grad = None

@@ -11,7 +11,7 @@ the default prior of `invgfx learn-physics --prior text:... | image:... | text+i
 These commands reproduce them: data (simulate clips), train, sample (a grid to look at)."""
 
 EXAMPLES = """examples:
-  invgfx video-prior data --out out/prior/clips --per-class 100 --workers 2     # ~5 min on 2 cores
+  invgfx video-prior data --out out/prior/clips --per-class 100 --workers 2     # ~8 min on 2 cores
   invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 2000
   invgfx video-prior sample --weights out/prior/run/prior.safetensors --out out/prior/samples.png"""
 
@@ -23,7 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = cmds.add_parser("data", help="simulate and render training clips (resumable, multi-process)")
     d.add_argument("--out", required=True, help="folder for shard_*.npz (re-running resumes)")
-    d.add_argument("--per-class", type=int, default=100, help="clips per object class (default 100)")
+    d.add_argument("--per-class", type=int, default=100, help="plausible clips per object class (default 100)")
+    d.add_argument("--implausible-per-class", type=int, default=50,
+                   help="clips per class with E 3x-300x outside the plausible range, captioned '... with unrealistic "
+                        "physics': the negative prompt of the prior's SDS (default 50)")
     d.add_argument("--size", type=int, default=32, help="frame side in pixels (default 32)")
     d.add_argument("--workers", type=int, default=2, help="processes (Warp on a CPU is single-threaded; default 2)")
     d.set_defaults(func=run_data)
@@ -49,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_data(args) -> int:
     from invgfx.dreamphysics.learned.data import generate
 
-    paths = generate(args.out, args.per_class, seed=args.seed, size=args.size, workers=args.workers)
+    paths = generate(args.out, args.per_class, args.implausible_per_class, seed=args.seed, size=args.size, workers=args.workers)
     print(f"{len(paths)} shards in {args.out}")
     return 0
 

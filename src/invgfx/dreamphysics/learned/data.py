@@ -1,10 +1,12 @@
 """The learned prior's training data: procedural scenarios simulated and rendered to short videos.
 
-`generate(out, n_per_class, ...)` writes shards `out/shard_{k:05d}.npz`, each with the clips of
-SHARD consecutive (class, seed) pairs:
+`generate(out, n_per_class, implausible_per_class, ...)` writes shards `out/shard_{k:05d}.npz`,
+each with the clips of SHARD consecutive jobs: first the plausible clips, then the implausible ones
+(E outside the plausible range, captioned "... with unrealistic physics"; the negative prompt of
+the prior's SDS, see scenarios.py):
   video   (n, FRAMES, 3, S, S) uint8   every simulated frame, frame_dt apart
   label   (n,) int                      index into CLASSES
-  caption (n,) str
+  caption (n,) str                      implausible clips end with NEGATIVE_SUFFIX
   E, nu   (n,) float                    Pa, -
   params  (n,) str                      JSON of everything the scenario drew
 A shard is written atomically when complete, so an interrupted run resumes by skipping the
@@ -37,9 +39,13 @@ def render_clip(sc: Scenario, size: int = SIZE, params=None, grad_substeps=None)
     return simulate(params, torch.arange(FRAMES))
 
 
-def _jobs(n_per_class: int, seed: int) -> list[tuple[str, int]]:
-    """(class, seed) of every clip, classes interleaved so that every shard mixes them."""
-    return [(name, seed * 1_000_003 + i) for i in range(n_per_class) for name in CLASSES]
+def _jobs(n_per_class: int, implausible_per_class: int, seed: int) -> list[tuple[str, int, bool]]:
+    """(class, seed, implausible) of every clip, classes interleaved so that every shard mixes them;
+    the plausible clips first, so that adding implausible ones later keeps the existing shards
+    (when n_per_class * len(CLASSES) is a multiple of SHARD)."""
+    base = seed * 1_000_003
+    return ([(name, base + i, False) for i in range(n_per_class) for name in CLASSES]
+            + [(name, base + 500_000 + i, True) for i in range(implausible_per_class) for name in CLASSES])
 
 
 def _write_shard(args) -> str:
@@ -51,9 +57,9 @@ def _write_shard(args) -> str:
     warnings.filterwarnings("ignore", category=RuntimeWarning)  # particles held at the domain edge
     torch.set_num_threads(1)
     videos, rows = [], []
-    for name, s in jobs:
+    for name, s, implausible in jobs:
         for attempt in range(5):  # a draw that blows up (a hard push on a stiff object) is redrawn
-            sc = scenario(name, s + attempt * 7_919_000_003)
+            sc = scenario(name, s + attempt * 7_919_000_003, implausible=implausible)
             try:
                 with torch.no_grad():
                     videos.append((render_clip(sc, size) * 255).round().to(torch.uint8).numpy())
@@ -74,17 +80,18 @@ def _write_shard(args) -> str:
     return str(path)
 
 
-def generate(out: str | Path, n_per_class: int, seed: int = 0, size: int = SIZE, workers: int = 2,
-             progress: bool = True) -> list[Path]:
-    """Simulate and render n_per_class clips of every class into shards under `out` (resumable:
-    existing shards are kept). Returns the shard paths."""
+def generate(out: str | Path, n_per_class: int, implausible_per_class: int = 0, seed: int = 0, size: int = SIZE,
+             workers: int = 2, progress: bool = True) -> list[Path]:
+    """Simulate and render n_per_class plausible and implausible_per_class implausible clips of
+    every class into shards under `out` (resumable: existing shards are kept). Returns the shard
+    paths."""
     from multiprocessing import get_context
 
     from tqdm import tqdm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = _jobs(n_per_class, seed)
+    jobs = _jobs(n_per_class, implausible_per_class, seed)
     shards = [(out / f"shard_{k // SHARD:05d}.npz", jobs[k:k + SHARD], size) for k in range(0, len(jobs), SHARD)]
     todo = [s for s in shards if not s[0].exists()]
     bar = tqdm(total=len(jobs), initial=(len(shards) - len(todo)) * SHARD, desc="simulate clips", unit="clip",

@@ -40,7 +40,9 @@ class PriorConfig:
     block widths (the last level has cross-attention); text_dim: width of the text states;
     max_tokens: caption length; vocabulary: the words the text encoder knows; schedule: DDPM
     betas; n_timesteps: noise levels; groups, frame_dt: how the clips were cut from simulations
-    (frames `frame_dt` s apart in the simulation, every `groups`-th one); classes: object classes."""
+    (frames `frame_dt` s apart in the simulation, every `groups`-th one); classes: object classes;
+    negative_suffix: appended to a caption, the negative prompt of SDS ("" if the training data had
+    no implausible clips)."""
 
     size: int = 32
     frames: int = 8
@@ -54,6 +56,7 @@ class PriorConfig:
     groups: int = 2
     frame_dt: float = 0.03
     classes: list = field(default_factory=list)
+    negative_suffix: str = ""
 
 
 def words(text: str) -> list[str]:
@@ -169,7 +172,13 @@ class LearnedVideoPrior(VideoPrior):
     classifier-free guidance over the conditions of `mode` ('text', 'image' or 'both': the
     caption condition.text and/or the first frame condition.image, else the first video frame),
     and the gradient w(t) (eps_hat - eps), w = 1 - alpha_bar_t, scaled by `scale`, is pushed
-    into the video (`invgfx.dreamphysics.sds`). `samples` noise draws are averaged per call."""
+    into the video (`invgfx.dreamphysics.sds`). `samples` noise draws are averaged per call.
+
+    Guidance: eps_hat = eps_neg + g (eps_pos - eps_neg). With a text condition and a model trained
+    with implausible clips (config.negative_suffix), eps_neg is the *negative prompt* (the caption
+    + " with unrealistic physics", the same first frame), so the guidance term is the gradient of
+    log p(plausible | x_t) / p(implausible | x_t): it points from wrong motion to right motion of
+    the same object. Otherwise eps_neg is the unconditional prediction (no caption, no image)."""
 
     def __init__(self, model: VideoDenoiser, mode: str = "both", guidance_scale: float = 3.0,
                  t_range: tuple[float, float] = (0.2, 0.7), scale: float = 1.0, samples: int = 2):
@@ -198,8 +207,12 @@ class LearnedVideoPrior(VideoPrior):
         caption = prompt_for(condition, "LearnedVideoPrior", False) if self.mode != "image" else ""
         image = condition.image if condition.image is not None else video[0]
         first = self.prepare(image[None].detach())[:, :, 0] if self.mode != "text" else torch.zeros_like(x[:, :, 0])
-        tokens = self.model.tokens(["", caption])
-        firsts = torch.cat([torch.zeros_like(first), first])
+        if caption and cfg.negative_suffix:
+            tokens = self.model.tokens([caption + cfg.negative_suffix, caption])
+            firsts = torch.cat([first, first])
+        else:
+            tokens = self.model.tokens(["", caption])
+            firsts = torch.cat([torch.zeros_like(first), first])
         g = self.guidance_scale
 
         def predict_noise(x_t: Tensor, t: int) -> Tensor:

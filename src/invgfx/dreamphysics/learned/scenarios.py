@@ -17,7 +17,11 @@ real, and the ranges of E are chosen for objects of that size:
 | cable | jelly | 1e5 - 1e6 | 0.30 - 0.40 | 1000 | a rubber-like rope (natural rubber: 1 - 10 MPa; a thick continuum rope sags like a softer one) hung from both ends: it sags and swings visibly |
 
 `scenario(name, seed)` draws one; `scenario(name, seed, E=...)` fixes E (the benchmark and
-demo). Videos are FRAMES = 16 frames at 32 x 32 by default, `frame_dt` 0.03 s apart in the
+demo). `scenario(name, seed, implausible=True)` draws E *outside* the range instead (3x to 300x
+below or above it, either side equally often) and captions the clip with its class caption plus
+NEGATIVE_SUFFIX ("... with unrealistic physics"): the prior learns what wrong physics looks like,
+so SDS can use that caption as its negative prompt (classifier-free guidance then contrasts
+plausible with implausible motion of the same object instead of with "any video"). Videos are FRAMES = 16 frames at 32 x 32 by default, `frame_dt` 0.03 s apart in the
 simulation; the prior sees every second frame (16.7 fps, 8 frames), as `learn-physics` feeds
 it with 2 groups of 8 frames (the paper's frame interpolation).
 """
@@ -38,6 +42,8 @@ FRAMES = 16  # simulated frames per clip; the prior sees groups of FRAMES // GRO
 GROUPS = 2
 FRAME_DT = 0.03  # s between simulated frames
 SUBSTEP = 2e-3  # s, the longest substep; stiffer materials get shorter ones (invgfx.mpm.stable_substep)
+IMPLAUSIBLE = (3.0, 300.0)  # implausible E lie this many times below / above the plausible range
+NEGATIVE_SUFFIX = " with unrealistic physics"
 GRID = 20  # cells per side of the 2 m simulation cube (dx = 0.1 m)
 GRID_LIM = 2.0
 FLOOR = 3 * GRID_LIM / GRID  # the bounding box keeps 3 cells of padding: the floor is at z = 0.3 m
@@ -121,13 +127,21 @@ def _box_around(points_sim: torch.Tensor, margin: float = 0.03) -> tuple[tuple, 
     return tuple(((lo + hi) / 2).tolist()), tuple(((hi - lo) / 2).tolist())
 
 
-def scenario(name: str, seed: int, E: float | None = None, canonical: bool = False) -> Scenario:
+def scenario(name: str, seed: int, E: float | None = None, canonical: bool = False,
+             implausible: bool = False) -> Scenario:
     """Draw scenario `seed` of class `name`: shape, colours, camera, impulse and (unless given)
-    E in the class's plausible range. canonical: the class's reference look (seed-0 object,
-    camera from the front-left, 20 degrees up, no random push), used by the demo and benchmark."""
+    E in the class's plausible range, or outside it if `implausible` (see the module docstring).
+    canonical: the class's reference look (seed-0 object, camera from the front-left, 20 degrees
+    up, no random push), used by the demo and benchmark."""
     cls = object_class(name)
     rng = np.random.default_rng([seed, list(CLASSES).index(name)])
-    E = float(np.exp(rng.uniform(*np.log(cls.E_range)))) if E is None else float(E)
+    if E is None:
+        E = float(np.exp(rng.uniform(*np.log(cls.E_range))))
+        if implausible:
+            lo, hi = cls.E_range
+            factor = float(np.exp(rng.uniform(*np.log(IMPLAUSIBLE))))
+            E = lo / factor if rng.random() < 0.5 else hi * factor
+    E = float(E)
     nu = float(rng.uniform(*cls.nu_range))
     builder = {"ball": _ball, "box": _box, "chair": _chair, "plant": _plant, "cable": _cable}[name]
     obj_seed = 0 if canonical else int(rng.integers(1 << 30))
@@ -143,7 +157,8 @@ def scenario(name: str, seed: int, E: float | None = None, canonical: bool = Fal
                      frame_num=FRAMES, camera=camera, opacity_threshold=0.0, source=f"<scenario {name} {seed}>")
     config = _per_particle_forces(cloud, config)
     caption = cls.captions[0] if canonical else cls.captions[int(rng.integers(len(cls.captions)))]
-    params = {"class": name, "seed": seed, "E": E, "nu": nu, "density": cls.density, "azimuth_deg": azimuth,
+    caption += NEGATIVE_SUFFIX if implausible else ""
+    params = {"class": name, "seed": seed, "E": E, "implausible": implausible, "nu": nu, "density": cls.density, "azimuth_deg": azimuth,
               "elevation_deg": elevation, **extra}
     return Scenario(name, cloud, config, caption, params)
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from invgfx.dreamphysics.learned.data import load_clips
 from invgfx.dreamphysics.learned.model import PriorConfig, VideoDenoiser, noise_schedule, save_denoiser, vocabulary_of
-from invgfx.dreamphysics.learned.scenarios import CLASSES, FRAME_DT, GROUPS
+from invgfx.dreamphysics.learned.scenarios import CLASSES, FRAME_DT, GROUPS, NEGATIVE_SUFFIX
 
 
 @dataclass
@@ -63,7 +63,8 @@ def train(clips_dir: str | Path, out: str | Path, config: TrainConfig, prior: Pr
     clips = load_clips(clips_dir)
     videos, captions = training_videos(clips)
     prior = prior or PriorConfig(size=videos.shape[-1], frames=videos.shape[1], vocabulary=vocabulary_of(captions),
-                                 frame_dt=FRAME_DT, groups=GROUPS, classes=list(CLASSES))
+                                 frame_dt=FRAME_DT, groups=GROUPS, classes=list(CLASSES),
+                                 negative_suffix=NEGATIVE_SUFFIX if any(c.endswith(NEGATIVE_SUFFIX) for c in captions) else "")
     torch.manual_seed(config.seed)
     model = VideoDenoiser(prior)
     ema = copy.deepcopy(model).requires_grad_(False)
