@@ -71,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--true-E", type=float, default=None, metavar="PA",
                    help="with --prior reference:VIDEO: first render VIDEO at this E (Pa), the ground truth to recover")
     p.add_argument("--learn", action="append", default=[], metavar="NAME:LO:HI",
-                   help="learn E, nu or density within bounds (SI units); repeatable (default E:1e3:1e8)")
+                   help="learn E, nu or density within bounds (SI units); repeatable (default E:1e3:1e8). "
+                        "NAME:LO:HI:particles learns one value per particle; NAME:LO:HI:box=X0,Y0,Z0,X1,Y1,Z1[/box=...] "
+                        "one value outside the boxes and one inside each (simulation space, m; later boxes win)")
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
                    help="initial value of a learned parameter (default: the config's)")
     p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
@@ -99,10 +101,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_video_prior(sub)
 
 
-def parse_learn(specs: list[str], inits: list[str], config) -> list:
-    """--learn NAME:LO:HI and --init NAME=VALUE -> scalar PhysicalParameters (initial value: the config's)."""
+def parse_learn(specs: list[str], inits: list[str], config, n_particles: int) -> list:
+    """--learn specs and --init NAME=VALUE -> PhysicalParameters (initial value: --init, else the
+    config's). A spec is NAME:LO:HI (one global value), NAME:LO:HI:particles (one value per
+    simulated particle, n_particles of them) or NAME:LO:HI:box=X0,Y0,Z0,X1,Y1,Z1[/box=...] (one
+    value outside the boxes and one per box; corners in simulation space, m)."""
+    import torch
+
     from invgfx.dreamphysics.errors import DreamPhysicsError
-    from invgfx.dreamphysics.params import scalar
+    from invgfx.dreamphysics.params import field, regions, scalar
     from invgfx.dreamphysics.physics import MATERIAL_NAMES
 
     init = {}
@@ -114,17 +121,43 @@ def parse_learn(specs: list[str], inits: list[str], config) -> list:
             raise DreamPhysicsError(f"--init {item!r}: expected NAME=VALUE, e.g. E=5e4") from None
     params = []
     for spec in specs or ["E:1e3:1e8"]:
-        parts = spec.split(":")
+        parts = spec.split(":", 3)
         try:
             name, lo, hi = parts[0], float(parts[1]), float(parts[2])
         except (IndexError, ValueError):
-            raise DreamPhysicsError(f"--learn {spec!r}: expected NAME:LO:HI, e.g. E:1e3:1e8") from None
+            raise DreamPhysicsError(f"--learn {spec!r}: expected NAME:LO:HI, e.g. E:1e3:1e8 (optionally "
+                                    ":particles or :box=X0,Y0,Z0,X1,Y1,Z1)") from None
         if name not in MATERIAL_NAMES:
             raise DreamPhysicsError(f"--learn {spec!r}: {name} is not one of {MATERIAL_NAMES}")
-        params.append(scalar(name, init.pop(name, getattr(config, name)), lo, hi))
+        value = init.pop(name, getattr(config, name))
+        layout = parts[3] if len(parts) > 3 else ""
+        if not layout:
+            params.append(scalar(name, value, lo, hi))
+        elif layout == "particles":
+            params.append(field(name, torch.full((n_particles,), float(value)), lo, hi))
+        else:
+            params.append(regions(name, value, _boxes(spec, layout), [value] * len(layout.split("/")), lo, hi))
     if init:
         raise DreamPhysicsError(f"--init {sorted(init)}: not learned; add --learn NAME:LO:HI for them")
     return params
+
+
+def _boxes(spec: str, layout: str) -> list:
+    """'box=X0,Y0,Z0,X1,Y1,Z1/box=...' -> [((x0, y0, z0), (x1, y1, z1)), ...] with min < max."""
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+
+    boxes = []
+    for item in layout.split("/"):
+        key, _, numbers = item.partition("=")
+        try:
+            c = [float(v) for v in numbers.split(",")]
+        except ValueError:
+            c = []
+        if key != "box" or len(c) != 6 or not all(a < b for a, b in zip(c[:3], c[3:])):
+            raise DreamPhysicsError(f"--learn {spec!r}: {item!r} is not particles or box=X0,Y0,Z0,X1,Y1,Z1 with "
+                                    "X0 < X1, Y0 < Y1, Z0 < Z1 (simulation space, m); separate boxes with /")
+        boxes.append((c[:3], c[3:]))
+    return boxes
 
 
 def parse_betas(spec: str) -> tuple[float, float]:
@@ -240,7 +273,7 @@ def run_learn_physics(args) -> int:
                          max_particles=args.max_particles, device=args.device, seed=args.seed)
 
     def fresh_params() -> ParameterSet:
-        return ParameterSet(parse_learn(args.learn, args.init, cfg))
+        return ParameterSet(parse_learn(args.learn, args.init, cfg, simulate.sim.x0.shape[0]))
 
     params = fresh_params()
     all_frames = torch.arange(args.groups * args.frames_per_group)
