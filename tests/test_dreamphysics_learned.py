@@ -66,18 +66,25 @@ def test_scenario_push_gives_the_drawn_velocity():
 
 
 def test_clips_are_written_in_shards_and_resumed(tmp_path):
-    from invgfx.dreamphysics.learned.data import generate, load_clips
+    from invgfx.dreamphysics.learned.data import SHARD, generate, load_clips
+    from invgfx.dreamphysics.learned.train import negative_suffix_of
 
-    paths = generate(tmp_path, 1, size=16, workers=1, progress=False)
-    assert len(paths) == 1 and paths[0].exists()
-    stamp = paths[0].stat().st_mtime_ns
-    generate(tmp_path, 1, size=16, workers=1, progress=False)  # everything there: nothing redone
-    assert paths[0].stat().st_mtime_ns == stamp
+    paths = generate(tmp_path, 1, 1, size=16, workers=1, progress=False)
+    n = 2 * len(CLASSES)
+    assert len(paths) == -(-n // SHARD) and all(p.exists() for p in paths)
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    generate(tmp_path, 1, 1, size=16, workers=1, progress=False)  # everything there: nothing redone
+    assert [p.stat().st_mtime_ns for p in paths] == stamps
     clips = load_clips(tmp_path)
-    assert clips["video"].shape == (len(CLASSES), 16, 3, 16, 16) and clips["video"].dtype == torch.uint8
-    assert [CLASSES[list(CLASSES)[i]].inside(float(e)) for i, e in zip(clips["label"], clips["E"])] == [True] * len(CLASSES)
-    moving = (clips["video"][:, -1].float() - clips["video"][:, 0].float()).abs().mean((1, 2, 3))
-    assert (moving > 1.0).all()  # every clip shows motion
+    assert clips["video"].shape == (n, 16, 3, 16, 16) and clips["video"].dtype == torch.uint8
+    inside = [CLASSES[list(CLASSES)[i]].inside(float(e)) for i, e in zip(clips["label"], clips["E"])]
+    negative = [c.endswith(NEGATIVE_SUFFIX) for c in clips["caption"]]
+    assert inside == [True] * len(CLASSES) + [False] * len(CLASSES)  # plausible clips first
+    assert negative == [not i for i in inside]
+    assert negative_suffix_of(clips["caption"]) == NEGATIVE_SUFFIX
+    assert negative_suffix_of(clips["caption"][:len(CLASSES)]) == ""
+    moving = (clips["video"][:len(CLASSES), -1].float() - clips["video"][:len(CLASSES), 0].float()).abs().mean((1, 2, 3))
+    assert (moving > 1.0).all()  # every plausible clip shows motion
 
 
 def test_space_to_depth_is_exactly_invertible_and_weights_round_trip(tmp_path):

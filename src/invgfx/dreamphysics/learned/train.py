@@ -43,6 +43,12 @@ def training_videos(clips: dict, groups: int = GROUPS) -> tuple[torch.Tensor, li
     return torch.cat(parts), clips["caption"] * groups
 
 
+def negative_suffix_of(captions: list[str]) -> str:
+    """NEGATIVE_SUFFIX if some training captions carry it (implausible clips), else "": the model
+    then has a negative prompt for SDS (LearnedVideoPrior)."""
+    return NEGATIVE_SUFFIX if any(c.endswith(NEGATIVE_SUFFIX) for c in captions) else ""
+
+
 def batch_of(videos: torch.Tensor, captions: list[str], index: torch.Tensor, generator: torch.Generator):
     """x0 (B, 3, T, S, S) in [-1, 1], randomly mirrored, and the captions of `index`."""
     x = videos[index].float().div(127.5).sub(1).transpose(1, 2)
@@ -64,7 +70,7 @@ def train(clips_dir: str | Path, out: str | Path, config: TrainConfig, prior: Pr
     videos, captions = training_videos(clips)
     prior = prior or PriorConfig(size=videos.shape[-1], frames=videos.shape[1], vocabulary=vocabulary_of(captions),
                                  frame_dt=FRAME_DT, groups=GROUPS, classes=list(CLASSES),
-                                 negative_suffix=NEGATIVE_SUFFIX if any(c.endswith(NEGATIVE_SUFFIX) for c in captions) else "")
+                                 negative_suffix=negative_suffix_of(captions))
     torch.manual_seed(config.seed)
     model = VideoDenoiser(prior)
     ema = copy.deepcopy(model).requires_grad_(False)
