@@ -3,8 +3,9 @@
 For the ball and the plant (their canonical scenarios, invgfx.dreamphysics.learned.demo_scene),
 start E 100x below the bottom and 100x above the top of the class's plausible range and let SDS
 with the shipped prior (text + first frame, guidance 3) move it for up to --epochs epochs
-(Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full BPTT). A run stops early once E has
-stayed inside the range for --patience epochs. Each run is a child process (its own peak RSS).
+(Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full BPTT). With --patience N a run stops
+early once E has stayed inside the range for N epochs (default 0: all epochs run, so a drift
+back out of the range shows). Each run is a child process (its own peak RSS).
 
 Prints one row per run: scene, range, init E, final E, inside the range at the end?, first
 epoch inside, epochs run, wall time, peak RSS; and the motion statistic (the paper's
@@ -53,7 +54,8 @@ def run(scene: str, start: str, args) -> dict:
     cloud, config = demo_scene(scene)
     simulate = mpm_video(cloud, config, width=32, height=32, grad_substeps=None)
     params = ParameterSet([scalar("E", e0, 1.0, 1e10)])
-    prior = default_prior("both", weights=args.weights, guidance_scale=args.guidance)
+    prior = default_prior("both", weights=args.weights, guidance_scale=args.guidance, t_range=args.t_range,
+                          samples=args.samples)
     out = Path(args.out) / f"{scene}_{start}" if args.out else Path(tempfile.mkdtemp())
     if out.exists():
         shutil.rmtree(out)
@@ -65,7 +67,7 @@ def run(scene: str, start: str, args) -> dict:
 
     def stop_when_inside(epoch, current) -> None:
         values.append(current.summary()["E"])
-        if len(values) >= args.patience and all(cls.inside(v) for v in values[-args.patience:]):
+        if args.patience and len(values) >= args.patience and all(cls.inside(v) for v in values[-args.patience:]):
             raise Enough
 
     began = time.perf_counter()
@@ -113,9 +115,13 @@ def main() -> None:
     parser.add_argument("--scenes", default="ball,plant")
     parser.add_argument("--starts", default="low,high", help="low: 100x below the range, high: 100x above")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--patience", type=int, default=3, help="stop after E stayed inside the range this many epochs")
+    parser.add_argument("--patience", type=int, default=0,
+                        help="stop after E stayed inside the range this many epochs (default 0: never)")
     parser.add_argument("--lr", type=float, default=0.3, help="Adam step in log E")
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance")
+    parser.add_argument("--t-range", type=lambda v: tuple(float(x) for x in v.split(",")), default=(0.2, 0.7),
+                        metavar="LO,HI", help="noise levels of SDS, fractions of the schedule (default 0.2,0.7)")
+    parser.add_argument("--samples", type=int, default=2, help="noise draws averaged per epoch (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", default=None, help="prior .safetensors (default: the shipped weights)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (one core each)")
@@ -125,8 +131,8 @@ def main() -> None:
     ctx = multiprocessing.get_context("spawn")
     print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
           f"learned prior {args.weights or 'shipped'}, "
-          f"text + first frame, guidance {args.guidance}; Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
-          f"up to {args.epochs} epochs, stop after {args.patience} inside")
+          f"text + first frame, guidance {args.guidance}, t in {args.t_range}, {args.samples} draws; Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
+          f"up to {args.epochs} epochs" + (f", stop after {args.patience} inside" if args.patience else ""))
     rows, pending = [], list(runs)
     active: list = []
     while pending or active:

@@ -217,7 +217,9 @@ def test_learn_physics_uses_the_learned_prior_on_its_scenario(tmp_path):
     assert main([*argv[:-8], "--frames-per-group", "4", *argv[-6:-1], str(tmp_path / "r3")]) == 1  # needs 8 frames
 
 
-@pytest.mark.skipif(WEIGHTS.exists(), reason="weights are shipped")
-def test_without_shipped_weights_the_default_prior_says_what_to_do():
+def test_without_shipped_weights_the_default_prior_says_what_to_do(tmp_path, monkeypatch):
+    import invgfx.dreamphysics.learned as learned
+
+    monkeypatch.setattr(learned, "WEIGHTS", tmp_path / "prior.safetensors")  # an installation without them
     with pytest.raises(DreamPhysicsError, match="no shipped learned video prior.*invgfx video-prior train"):
         default_prior()
