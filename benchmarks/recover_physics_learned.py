@@ -53,7 +53,9 @@ def run(scene: str, start: str, args) -> dict:
     e0 = lo / 100 if start == "low" else hi * 100
     cloud, config = demo_scene(scene)
     simulate = mpm_video(cloud, config, width=32, height=32, grad_substeps=None)
-    params = ParameterSet([scalar("E", e0, 1.0, 1e10)])
+    # bounds: the span of the implausible training clips and a little more (a stiffer E would
+    # only make the simulation slower: the substep shrinks with 1 / sqrt(E))
+    params = ParameterSet([scalar("E", e0, lo / 1e3, hi * 300)])
     prior = default_prior("both", weights=args.weights, guidance_scale=args.guidance, t_range=args.t_range,
                           samples=args.samples)
     out = Path(args.out) / f"{scene}_{start}" if args.out else Path(tempfile.mkdtemp())

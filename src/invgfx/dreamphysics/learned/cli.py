@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--samples", type=int, default=2, help="samples per class (default 2)")
     s.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
     s.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance (default 3)")
+    s.add_argument("--start", type=float, default=1.0,
+                   help="noise level to start from, a fraction of the schedule; below 1 the first frame repeated "
+                        "and noised there is the start (SDEdit; default 1: pure noise)")
     s.set_defaults(func=run_sample)
 
 
@@ -85,11 +88,11 @@ def run_sample(args) -> int:
         with torch.no_grad():
             truth = render_clip(sc, cfg.size)[:: cfg.groups]
         fakes = sample(model, [sc.caption] * args.samples, truth[:1].expand(args.samples, -1, -1, -1),
-                       steps=args.steps, guidance=args.guidance, generator=gen)
+                       steps=args.steps, guidance=args.guidance, generator=gen, start=args.start)
         rows += [truth, *fakes]
     write_png(args.out, image_grid(torch.cat(rows), nrow=cfg.frames))
     gif = torch.stack([image_grid([r[k] for r in rows], nrow=1 + args.samples) for k in range(cfg.frames)])
     write_video(str(args.out).rsplit(".", 1)[0] + ".gif", gif, fps=round(1 / (cfg.groups * cfg.frame_dt)))
     print(f"wrote {args.out}: per class a simulated clip (first row), then {args.samples} samples for its first frame "
-          f"and caption; weights trained {meta.get('steps', '?')} steps")
+          f"and caption (from noise level {args.start}); weights trained {meta.get('steps', '?')} steps")
     return 0

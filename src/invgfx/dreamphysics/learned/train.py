@@ -138,21 +138,30 @@ def _checkpoint(path: Path, model, ema, opt, gen, step: int, seconds: float) -> 
 
 @torch.no_grad()
 def sample(model: VideoDenoiser, captions: list[str], first: torch.Tensor | None, steps: int = 25,
-           guidance: float = 3.0, generator: torch.Generator | None = None) -> torch.Tensor:
+           guidance: float = 3.0, generator: torch.Generator | None = None, start: float = 1.0) -> torch.Tensor:
     """DDIM samples (B, T, 3, S, S) in [0, 1] for `captions` and first frames (B, 3, S, S) in
-    [0, 1] (None: text only), with classifier-free guidance over both conditions."""
+    [0, 1] (None: text only), with classifier-free guidance over both conditions.
+
+    start < 1 (with first frames): begin at noise level `start` of the schedule from the first
+    frame repeated over time and noised there (SDEdit), instead of from pure noise at t = T: the
+    question "how does this frame move?" without the top noise levels, which a briefly trained
+    model has not learned (docs/video-prior.md)."""
     from diffusers import DDIMScheduler
 
     cfg = model.config
     B = len(captions)
     ddim = DDIMScheduler(num_train_timesteps=cfg.n_timesteps, beta_schedule=cfg.schedule, clip_sample=True)
     ddim.set_timesteps(steps)
+    timesteps = [int(t) for t in ddim.timesteps if t <= start * (cfg.n_timesteps - 1)]
     cond_first = torch.zeros(B, 3, cfg.size, cfg.size) if first is None else 2 * first - 1
     x = torch.randn(B, 3, cfg.frames, cfg.size, cfg.size, generator=generator)
+    if start < 1 and first is not None:
+        a = ddim.alphas_cumprod[timesteps[0]].float()
+        x = a.sqrt() * cond_first[:, :, None].expand_as(x) + (1 - a).sqrt() * x
     tokens = model.tokens(["" for _ in captions] + list(captions))
     firsts = torch.cat([torch.zeros_like(cond_first), cond_first])
-    for t in ddim.timesteps:
-        ts = torch.full((2 * B,), int(t), dtype=torch.long)
+    for t in timesteps:
+        ts = torch.full((2 * B,), t, dtype=torch.long)
         uncond, cond = model(torch.cat([x, x]), ts, tokens, firsts).chunk(2)
         x = ddim.step(uncond + guidance * (cond - uncond), t, x).prev_sample
     return ((x.clamp(-1, 1) + 1) / 2).transpose(1, 2)
