@@ -33,7 +33,8 @@ def test_learn_physics_reference_run_and_resume(tmp_path):
     out = tmp_path / "run"
     argv = ["learn-physics", "plant", "--config", str(config), "--scene-set", "n_gaussians=150",
             "--prior", f"reference:{tmp_path / 'gt.gif'}", "--init", "E=2e4", "--groups", "2", "--frames-per-group", "2",
-            "--width", "32", "--height", "32", "--true-E", str(E_TRUE), "--out", str(out)]
+            "--width", "32", "--height", "32", "--true-E", str(E_TRUE), "--lr-final", "0.05", "--betas", "0.5,0.5",
+            "--out", str(out)]
     assert main([*argv[:7], "text:a plant", "--model", str(tmp_path / "no-such-model"), *argv[8:], "--epochs", "1"]) == 1
     assert main([*argv, "--epochs", "2"]) == 0
     target = (tmp_path / "gt.gif").stat().st_mtime_ns  # rendered at --true-E by the first run
@@ -42,7 +43,9 @@ def test_learn_physics_reference_run_and_resume(tmp_path):
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and [int(r["group"]) for r in rows] == [0, 1, 0]
     learned = json.loads((out / "params.json").read_text())["E"]["value"]
-    assert 2e4 < learned < E_TRUE  # moved from 10x too low toward the truth, 3 epochs of 10 % steps
+    assert 2e4 < learned < E_TRUE  # moved from 10x too low toward the truth, 3 epochs of 5-10 % steps
+    assert main([*argv, "--epochs", "3", "--resume", "--betas", "0.9,0.99"]) == 1  # other betas: refused
+    assert main([*argv, "--epochs", "3", "--betas", "0.5"]) == 1  # not two numbers
     for name in ("plot.png", "before_after.mp4", "checkpoint.pt"):
         assert (out / name).stat().st_size > 0
 

@@ -162,6 +162,8 @@ def _boxes(spec: str, layout: str) -> list:
 
 def parse_betas(spec: str) -> tuple[float, float]:
     """'B1,B2' -> (B1, B2), each in [0, 1)."""
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+
     try:
         betas = tuple(float(b) for b in spec.split(","))
     except ValueError:
