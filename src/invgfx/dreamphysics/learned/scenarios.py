@@ -13,7 +13,7 @@ real, and the ranges of E are chosen for objects of that size:
 | ball  | jelly | 3e4 - 3e5 | 0.30 - 0.45 | 1000 | firm gelatin and agar gels and soft silicone "jelly" balls: tens to hundreds of kPa. Softer gels (a dessert jelly, ~5 kPa) cannot hold a 1 m shape: their static sag rho g L / E is 30 % at 3e4 Pa already; in the range the ball squashes visibly at impact and keeps its shape |
 | box   | jelly | 3e4 - 3e5 | 0.30 - 0.45 | 1000 | the same gel as a cube (a "jelly cube"), dropped tilted onto an edge |
 | chair | jelly | 1e5 - 1e6 | 0.30 - 0.40 | 600  | a soft foam/rubber-like chair: legs flex visibly when it lands (solid wood, ~1e10 Pa, would not move at all) |
-| plant | jelly | 2e5 - 2e6 | 0.30 - 0.40 | 800  | a continuum stand-in for a stem and leaves (the stem is one grid cell thick, so E is an effective value): in this range the plant holds itself up against gravity and sways by a few degrees after a push; 10x softer it droops, 10x stiffer it barely moves |
+| plant | jelly | 2e5 - 2e6 | 0.30 - 0.40 | 800  | a continuum stand-in for a stem and leaves (the stem is one grid cell thick, so E is an effective value): in this range the plant holds itself up against gravity and sways by a few degrees after a push; 10x softer it droops, 10x stiffer it barely moves (the intent; measured: at these E the canonical plant sinks and topples, it holds itself up from about 6e6 Pa: docs/video-prior.md, Status) |
 | cable | jelly | 1e5 - 1e6 | 0.30 - 0.40 | 1000 | a rubber-like rope (natural rubber: 1 - 10 MPa; a thick continuum rope sags like a softer one) hung from both ends: it sags and swings visibly |
 
 `scenario(name, seed)` draws one; `scenario(name, seed, E=...)` fixes E (the benchmark and
