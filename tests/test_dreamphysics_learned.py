@@ -157,6 +157,11 @@ def test_training_runs_and_resumes(tmp_path):
     assert meta["steps"] == 3
     out = sample(model, ["a plant swaying in the wind"], torch.rand(1, 3, 16, 16), steps=3)
     assert out.shape == (1, 8, 3, 16, 16) and 0 <= out.min() and out.max() <= 1
+    first = torch.rand(1, 3, 16, 16)
+    edit = sample(model, ["a plant swaying in the wind"], first, steps=4, start=0.5)  # SDEdit from the first frame
+    assert edit.shape == (1, 8, 3, 16, 16) and 0 <= edit.min() and edit.max() <= 1
+    with pytest.raises(DreamPhysicsError, match="leaves no DDIM step"):
+        sample(model, ["a plant"], first, steps=4, start=0.0)
 
 
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="no shipped prior weights")

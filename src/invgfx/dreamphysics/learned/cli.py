@@ -12,7 +12,7 @@ These commands reproduce them: data (simulate clips), train, sample (a grid to l
 
 EXAMPLES = """examples:
   invgfx video-prior data --out out/prior/clips --per-class 100 --workers 2     # ~8 min on 2 cores
-  invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 2000
+  invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 3000
   invgfx video-prior sample --weights out/prior/run/prior.safetensors --out out/prior/samples.png"""
 
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = cmds.add_parser("train", help="train the diffusion model (resumes from OUT/checkpoint.pt)")
     t.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data`")
     t.add_argument("--out", required=True, help="folder for prior.safetensors (EMA weights), checkpoint.pt, log.csv")
-    t.add_argument("--steps", type=int, default=2000, help="optimiser steps in total (default 2000)")
+    t.add_argument("--steps", type=int, default=3000, help="optimiser steps in total (default 3000, as TrainConfig)")
     t.add_argument("--batch", type=int, default=8, help="videos per step (default 8)")
     t.add_argument("--lr", type=float, default=4e-4, help="AdamW learning rate (default 4e-4)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

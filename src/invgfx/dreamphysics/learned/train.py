@@ -148,11 +148,16 @@ def sample(model: VideoDenoiser, captions: list[str], first: torch.Tensor | None
     model has not learned (docs/video-prior.md)."""
     from diffusers import DDIMScheduler
 
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+
     cfg = model.config
     B = len(captions)
     ddim = DDIMScheduler(num_train_timesteps=cfg.n_timesteps, beta_schedule=cfg.schedule, clip_sample=True)
     ddim.set_timesteps(steps)
     timesteps = [int(t) for t in ddim.timesteps if t <= start * (cfg.n_timesteps - 1)]
+    if not 0 < start <= 1 or not timesteps:
+        raise DreamPhysicsError(f"sample: start {start} leaves no DDIM step of {steps}; use a noise level in "
+                                f"({1 / steps:.2g}, 1]")
     cond_first = torch.zeros(B, 3, cfg.size, cfg.size) if first is None else 2 * first - 1
     x = torch.randn(B, 3, cfg.frames, cfg.size, cfg.size, generator=generator)
     if start < 1 and first is not None:
