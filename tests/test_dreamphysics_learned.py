@@ -44,7 +44,28 @@ def test_scenarios_are_seeded_and_draw_E_from_the_plausible_range():
         assert sides == {True, False}  # too soft and too stiff both occur
     assert scenario("ball", 0, E=123.0).E == 123.0
     _, config = demo_scene("plant")
-    assert config.E == pytest.approx(math.sqrt(2e5 * 2e6))  # the range's geometric mean
+    assert config.E == pytest.approx(math.sqrt(1e6 * 1e7))  # the range's geometric mean
+
+
+def test_plant_range_is_where_the_plant_sways_and_swings_back():
+    """The plant's plausible range is where its documented behaviour holds: inside it the pushed
+    crown sways by centimetres and swings back; 3x softer it keeps falling; 10x stiffer it
+    hardly moves (sway amplitude of the top 20 %, m, over the 16-frame clip)."""
+    from invgfx.dreamphysics.learned.motion import trajectory
+
+    sc = scenario("plant", 1)
+    lo, hi = CLASSES["plant"].E_range
+
+    def crown(E):
+        xs = trajectory(sc.cloud, sc.config, E, 16)
+        pick = xs[0][:, 2] >= torch.quantile(xs[0][:, 2], 0.8)
+        return torch.stack([(x[pick].mean(0) - xs[0][pick].mean(0))[:2].norm() for x in xs])
+
+    soft, low, high, stiff = crown(lo / 3), crown(lo), crown(hi), crown(hi * 10)
+    assert soft[-1] == soft.max() and soft.max() > 0.25  # still falling at the end
+    for sway in (low, high):
+        assert 0.02 < sway.max() < 0.25 and sway[-1] < 0.95 * sway.max()  # swung back
+    assert stiff.max() < 0.02
 
 
 def test_scenario_push_gives_the_drawn_velocity():

@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     t.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
                    help="batch kind ratio (paper: 1 1 1 10)")
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
-                   help="reconstruction term of the SGVB loss (default: bernoulli, as the original code)")
+                   help="reconstruction term of the SGVB loss: bernoulli (the original code; the decoder gives logits) or gaussian (std 0.1; the decoder gives the mean intensity) (default: bernoulli)")
     t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default: 500)")
     t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy shared "
                    "machine 1 can be several times faster)")
@@ -172,7 +172,7 @@ def cmd_dataset(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     import torch
 
@@ -184,6 +184,7 @@ def cmd_train(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = IGNConfig.paper() if args.config == "paper" else IGNConfig(image_size=args.size or 64, n_latent=args.latents)
+    config = replace(config, likelihood=args.likelihood)
     if args.data:
         batches, meta = load_folders(args.data, config.image_size), {"data_folder": str(args.data)}
         name = Path(args.data).name
@@ -192,7 +193,7 @@ def cmd_train(args) -> None:
         batches, meta = load_or_generate(spec, args.cache_dir).train, {"dataset": asdict(spec)}
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
-    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, ratio=tuple(args.ratio), likelihood=args.likelihood,
+    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, ratio=tuple(args.ratio),
                       baseline=args.baseline, checkpoint_every=args.checkpoint_every, seed=args.seed)
     model = DCIGN(config).to(args.device)
     print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "

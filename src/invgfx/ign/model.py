@@ -2,7 +2,7 @@
 
 Encoder: conv + max-pool + ReLU blocks, then two linear heads (mu, log variance).
 Decoder: linear + ReLU, reshape, then blocks of nearest-neighbour upsampling x2 + conv (ReLU
-between, sigmoid on the last), as in the paper. `IGNConfig.paper()` is the original code's
+between; the last gives Bernoulli logits, or the Gaussian mean with `likelihood="gaussian"`), as in the paper. `IGNConfig.paper()` is the original code's
 150x150 / 200-latent network (valid convolutions, ~4.1M parameters); the default is a small
 64x64 / 32-latent network ('same' convolutions) that trains on a CPU in minutes.
 """
@@ -28,6 +28,9 @@ class IGNConfig:
     enc_channels: output channels of each conv + pool block of the encoder.
     dec_channels: output channels of each upsample + conv block of the decoder; the last is 1.
     padding:      "valid" (original code: sizes shrink by kernel-1 per conv) or "same".
+    likelihood:   "bernoulli" (the original code: the decoder outputs logits, the image is their
+                  sigmoid) or "gaussian" (the decoder outputs the mean intensity itself, clipped to
+                  [0, 1] for display; a sigmoid there would saturate and stop the gradient).
     """
 
     image_size: int = 64
@@ -38,6 +41,7 @@ class IGNConfig:
     dec_channels: tuple[int, ...] = (32, 16, 1)
     dec_kernel: int = 5
     padding: str = "same"
+    likelihood: str = "bernoulli"
 
     @classmethod
     def paper(cls) -> "IGNConfig":
@@ -47,6 +51,8 @@ class IGNConfig:
     def __post_init__(self) -> None:
         if self.padding not in ("valid", "same"):
             raise IGNError(f"IGNConfig.padding is {self.padding!r}; use 'valid' or 'same'")
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise IGNError(f"IGNConfig.likelihood is {self.likelihood!r}; use 'bernoulli' or 'gaussian'")
         if not 0 < self.n_extrinsic < self.n_latent:
             raise IGNError(f"IGNConfig: need 0 < n_extrinsic ({self.n_extrinsic}) < n_latent ({self.n_latent})")
         if self.dec_channels[-1] != 1:
@@ -111,12 +117,15 @@ class DCIGN(nn.Module):
         return self.to_mu(h), self.to_logvar(h)
 
     def decode_logits(self, z: Tensor) -> Tensor:
-        """z (B, n_latent) -> logits (B, 1, S, S); the image is their sigmoid."""
+        """z (B, n_latent) -> the decoder's output (B, 1, S, S): Bernoulli logits, or the Gaussian
+        mean (see IGNConfig.likelihood); `decode` turns either into the image."""
         h = F.relu(self.from_z(z)).view(-1, self.start[0], self.start[1], self.start[1])
         return self.decoder(h)
 
     def decode(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.decode_logits(z))
+        """z (B, n_latent) -> image (B, 1, S, S) in [0, 1]."""
+        out = self.decode_logits(z)
+        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out.clamp(0, 1)
 
     def forward(self, x: Tensor, active: Tensor | None = None, strength: float = 0.01,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -172,13 +181,14 @@ def sgvb_loss(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, likelihood:
               gaussian_std: float = 0.1) -> tuple[Tensor, Tensor, Tensor]:
     """Negative ELBO summed over the batch (as the original code): reconstruction + KL(Q(z|x) || N(0, I)).
 
-    logits, x: (B, 1, S, S), x in [0, 1]; mu, logvar: (B, n_latent). likelihood "bernoulli" (BCE)
-    or "gaussian" (fixed std `gaussian_std`, constant dropped). Returns (total, reconstruction, kl).
+    logits, x: (B, 1, S, S), x in [0, 1]; mu, logvar: (B, n_latent). likelihood "bernoulli" (BCE
+    on logits) or "gaussian" (logits are the mean itself; fixed std `gaussian_std`, constant
+    dropped). Returns (total, reconstruction, kl).
     """
     if likelihood == "bernoulli":
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
     elif likelihood == "gaussian":
-        recon = 0.5 * ((torch.sigmoid(logits) - x) ** 2).sum() / gaussian_std**2
+        recon = 0.5 * ((logits - x) ** 2).sum() / gaussian_std**2
     else:
         raise IGNError(f"likelihood {likelihood!r} is not one of 'bernoulli', 'gaussian'")
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()

@@ -41,7 +41,6 @@ class TrainConfig:
     eps: float = 1e-8
     strength: float = 0.01
     ratio: tuple[float, float, float, float] = PAPER_RATIO
-    likelihood: str = "bernoulli"
     baseline: bool = False
     checkpoint_every: int = 500
     seed: int = 0
@@ -69,7 +68,7 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
     """One SGVB step on x (B, 1, S, S); clamped unless kind is "random". Losses are per image."""
     active = None if kind == "random" else active_mask(kind, model.config).to(x.device)
     logits, mu, logvar, _ = model(x, active, cfg.strength, generator)
-    loss, recon, kl = sgvb_loss(logits, x, mu, logvar, cfg.likelihood)
+    loss, recon, kl = sgvb_loss(logits, x, mu, logvar, model.config.likelihood)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

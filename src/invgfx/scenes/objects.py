@@ -79,12 +79,13 @@ def box(seed: int = 0, size=(0.6, 0.6, 0.6), n_gaussians: int = 20000, checker: 
 
 
 def plant(seed: int = 0, height: float = 1.0, n_leaves: int = 8, leaf_length: float = 0.34,
-          n_gaussians: int = 20000) -> ProceduralObject:
+          n_gaussians: int = 20000, stem_radius: float = 0.02) -> ProceduralObject:
     """A potted plant: a terracotta pot (part 'pot', z in [0, 0.2 height]), a gently curved stem
-    ('stem') and `n_leaves` leaves ('leaves') spiralling up the stem, tilted upwards."""
+    ('stem', radius `stem_radius` x height) and `n_leaves` leaves ('leaves') spiralling up the
+    stem, tilted upwards."""
     g = torch.Generator().manual_seed(seed)
     pot_r, pot_h = 0.18 * height, 0.2 * height
-    stem_r = 0.02 * height
+    stem_r = stem_radius * height
     lean = (torch.rand(2, generator=g) - 0.5) * 0.12 * height
     s = torch.linspace(0, 1, 12)[:, None]
     stem_path = torch.cat([lean[None] * s**2, pot_h + (height - pot_h) * s], 1)  # (12, 3)
@@ -114,7 +115,8 @@ def plant(seed: int = 0, height: float = 1.0, n_leaves: int = 8, leaf_length: fl
         flat = GaussianCloud.from_activated(leaf, scales, colors, 0.95, quats=rotmat_to_quat(R).expand(len(leaf), 4))
         pieces.append((leaf, colors, 2, flat))
     return _assemble(pieces, ("pot", "stem", "leaves"), h,
-                     dict(seed=seed, height=height, n_leaves=n_leaves, leaf_length=leaf_length, n_gaussians=n_gaussians))
+                     dict(seed=seed, height=height, n_leaves=n_leaves, leaf_length=leaf_length, n_gaussians=n_gaussians,
+                          stem_radius=stem_radius))
 
 
 def cable(seed: int = 0, length: float = 1.6, radius: float = 0.03, n_gaussians: int = 8000,
