@@ -64,7 +64,8 @@ def register(subparsers) -> None:
     t.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
                    help="batch kind ratio (paper: 1 1 1 10)")
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
-                   help="reconstruction term of the SGVB loss: bernoulli (the original code; the decoder gives logits) or gaussian (std 0.1; the decoder gives the mean intensity) (default: bernoulli)")
+                   help="reconstruction term of the SGVB loss: bernoulli (the original code; the decoder gives "
+                   "logits) or gaussian (std 0.1; the decoder gives the mean intensity) (default: bernoulli)")
     t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default: 500)")
     t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy shared "
                    "machine 1 can be several times faster)")

@@ -2,9 +2,10 @@
 
 Encoder: conv + max-pool + ReLU blocks, then two linear heads (mu, log variance).
 Decoder: linear + ReLU, reshape, then blocks of nearest-neighbour upsampling x2 + conv (ReLU
-between; the last gives Bernoulli logits, or the Gaussian mean with `likelihood="gaussian"`), as in the paper. `IGNConfig.paper()` is the original code's
-150x150 / 200-latent network (valid convolutions, ~4.1M parameters); the default is a small
-64x64 / 32-latent network ('same' convolutions) that trains on a CPU in minutes.
+between; the last gives Bernoulli logits, or the Gaussian mean with `likelihood="gaussian"`), as
+in the paper. `IGNConfig.paper()` is the original code's 150x150 / 200-latent network (valid
+convolutions, ~4.1M parameters); the default is a small 64x64 / 32-latent network ('same'
+convolutions) that trains on a CPU in minutes.
 """
 
 from __future__ import annotations
