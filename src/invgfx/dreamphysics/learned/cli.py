@@ -1,4 +1,5 @@
-"""`invgfx video-prior data|train|sample`: make the learned prior's clips, train it, look at it."""
+"""`invgfx video-prior data|train|classifier|sample`: make the learned prior's clips, train it (and
+its plausibility classifier), look at it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ HELP = """The learned video prior: a small video diffusion model trained on proc
 (a jelly ball, a jelly cube, a soft chair, a plant, a rope; physical parameters from plausible
 ranges, see invgfx.dreamphysics.learned.scenarios). Its trained weights ship with invgfx and are
 the default prior of `invgfx learn-physics --prior text:... | image:... | text+image:...`.
-These commands reproduce them: data (simulate clips), train, sample (a grid to look at)."""
+These commands reproduce them: data (simulate clips), train, classifier (a plausibility
+classifier on noised clips, for classifier guidance), sample (a grid to look at)."""
 
 EXAMPLES = """examples:
   invgfx video-prior data --out out/prior/clips --per-class 100 --workers 2     # ~8 min on 2 cores
   invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 3000
+  invgfx video-prior classifier --clips out/prior/clips --out out/prior/classifier   # ~22 min, one thread
   invgfx video-prior sample --weights out/prior/run/prior.safetensors --out out/prior/samples.png"""
 
 
@@ -40,6 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     t.set_defaults(func=run_train)
 
+    c = cmds.add_parser("classifier", help="train the plausibility classifier on noised clips (resumes from "
+                        "OUT/checkpoint.pt)")
+    c.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data` (with implausible clips)")
+    c.add_argument("--out", required=True, help="folder for classifier.safetensors, checkpoint.pt, log.csv")
+    c.add_argument("--steps", type=int, default=5000, help="optimiser steps in total (default 5000)")
+    c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    c.set_defaults(func=run_classifier)
+
     s = cmds.add_parser("sample", help="a PNG grid: per class a simulated clip, then samples for its first frame")
     s.add_argument("--weights", default=None, help="prior .safetensors (default: the shipped weights)")
     s.add_argument("--out", required=True, help="PNG grid (a GIF of the same rows is written beside it)")
@@ -65,6 +76,15 @@ def run_train(args) -> int:
 
     path = train(args.clips, args.out, TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                                                    threads=args.threads))
+    print(f"wrote {path}")
+    return 0
+
+
+def run_classifier(args) -> int:
+    from invgfx.dreamphysics.learned.classifier import ClassifierTrainConfig, train_classifier
+
+    path = train_classifier(args.clips, args.out, ClassifierTrainConfig(steps=args.steps, seed=args.seed,
+                                                                       threads=args.threads))
     print(f"wrote {path}")
     return 0
 

@@ -1,0 +1,99 @@
+"""The plausibility classifier on noised clips and the classifier-guidance prior."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+from invgfx.dreamphysics.errors import DreamPhysicsError  # noqa: E402
+from invgfx.dreamphysics.learned.classifier import (  # noqa: E402
+    ClassifierConfig, ClassifierPrior, ClassifierTrainConfig, PlausibilityClassifier, load_classifier, noised,
+    train_classifier,
+)
+from invgfx.dreamphysics.learned.model import noise_schedule  # noqa: E402
+from invgfx.dreamphysics.learned.scenarios import CLASSES, FRAMES, NEGATIVE_SUFFIX  # noqa: E402
+from invgfx.dreamphysics.prior import Condition  # noqa: E402
+
+
+def write_clips(folder, n=48, size=16):
+    """Shards like `video-prior data` writes, where implausible clips are bright and plausible
+    ones dark (with pixel noise): a fact a working classifier learns in a few dozen steps."""
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    bad = np.arange(n) % 3 == 0
+    level = np.where(bad, 170, 80)[:, None, None, None, None]
+    video = np.clip(level + rng.normal(0, 25, (n, FRAMES, 3, size, size)), 0, 255).astype(np.uint8)
+    label = np.arange(n) % len(CLASSES)
+    names = list(CLASSES)
+    caption = [CLASSES[names[k]].captions[0] + (NEGATIVE_SUFFIX if b else "") for k, b in zip(label, bad)]
+    np.savez(folder / "shard_00000.npz", video=video, label=label, caption=np.array(caption), E=np.ones(n))
+
+
+def test_noised_is_the_ddpm_forward_process():
+    alphas = noise_schedule(ClassifierConfig()).alphas_cumprod.float()
+    x = torch.rand(2, 3, 8, 4, 4)
+    t = torch.tensor([0, 999])
+    a, b = noised(x, t, alphas, torch.Generator().manual_seed(0)), noised(x, t, alphas, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    assert (a[0] - x[0]).abs().max() < 0.05  # t = 0: almost the clean clip
+    eps = (a[1] - alphas[999].sqrt() * x[1]) / (1 - alphas[999]).sqrt()
+    assert abs(float(eps.std()) - 1) < 0.1  # t = 999: almost pure unit noise
+
+
+def test_classifier_learns_and_resumes(tmp_path):
+    write_clips(tmp_path / "clips")
+    config = ClassifierTrainConfig(steps=30, batch=16, held_out=24, checkpoint_every=15)
+    train_classifier(tmp_path / "clips", tmp_path / "a", config, progress=False)
+    half = ClassifierTrainConfig(steps=15, batch=16, held_out=24, checkpoint_every=15)
+    train_classifier(tmp_path / "clips", tmp_path / "b", half, progress=False)
+    path = train_classifier(tmp_path / "clips", tmp_path / "b", config, progress=False)  # resumes at 15
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 31))
+    straight, _ = load_classifier(tmp_path / "a" / "classifier.safetensors")
+    resumed, meta = load_classifier(path)
+    assert meta["steps"] == 30 and meta["held_out_accuracy"] >= 0.9  # bright vs dark: learned
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_classifier_needs_implausible_clips(tmp_path):
+    write_clips(tmp_path / "clips")
+    z = dict(np.load(tmp_path / "clips" / "shard_00000.npz"))
+    z["caption"] = np.array([c.replace(NEGATIVE_SUFFIX, "") for c in z["caption"]])
+    np.savez(tmp_path / "clips" / "shard_00000.npz", **z)
+    with pytest.raises(DreamPhysicsError, match="plausible and implausible"):
+        train_classifier(tmp_path / "clips", tmp_path / "run", ClassifierTrainConfig(steps=1), progress=False)
+
+
+def test_classifier_prior_gradient_matches_finite_differences_and_points_to_plausible(tmp_path):
+    write_clips(tmp_path / "clips")
+    path = train_classifier(tmp_path / "clips", tmp_path / "run",
+                            ClassifierTrainConfig(steps=60, batch=16, held_out=24, checkpoint_every=60), progress=False)
+    model, _ = load_classifier(path)
+    prior = ClassifierPrior(model, "ball", samples=3)
+    video = torch.full((8, 3, 32, 32), 0.6)  # brighter than plausible; resized to 16 px inside
+    bright = torch.zeros(()).requires_grad_(True)
+
+    def loss_at(offset):
+        return prior.loss(video + offset, Condition(), torch.Generator().manual_seed(1))
+
+    loss = loss_at(bright)
+    loss.backward()
+    h = 1e-2
+    fd = (loss_at(torch.tensor(h)) - loss_at(torch.tensor(-h))) / (2 * h)
+    assert float(bright.grad) == pytest.approx(float(fd), rel=0.05, abs=1e-4)
+    assert float(bright.grad) > 0  # a step down the loss makes the clip darker: towards the plausible clips
+    with pytest.raises(DreamPhysicsError, match="not one the classifier knows"):
+        ClassifierPrior(model, "teapot")
+    with pytest.raises(DreamPhysicsError, match="8-frame groups"):
+        prior.loss(torch.rand(5, 3, 16, 16), Condition())
+
+
+def test_missing_classifier_file_is_explained(tmp_path):
+    with pytest.raises(DreamPhysicsError, match="no such classifier file"):
+        load_classifier(tmp_path / "nope.safetensors")
+    assert PlausibilityClassifier(ClassifierConfig(classes=["ball"]))(
+        torch.zeros(2, 3, 8, 16, 16), torch.tensor([0, 10]), torch.tensor([0, 0])).shape == (2,)
