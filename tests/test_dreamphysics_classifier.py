@@ -97,3 +97,24 @@ def test_missing_classifier_file_is_explained(tmp_path):
         load_classifier(tmp_path / "nope.safetensors")
     assert PlausibilityClassifier(ClassifierConfig(classes=["ball"]))(
         torch.zeros(2, 3, 8, 16, 16), torch.tensor([0, 10]), torch.tensor([0, 0])).shape == (2,)
+
+
+def test_learn_physics_with_the_classifier_prior(tmp_path):
+    """`learn-physics ball --scenario --prior plausible:ball --model classifier.safetensors` runs
+    and moves E; without --model it says how to make the classifier."""
+    import json
+
+    pytest.importorskip("warp")
+    from invgfx.cli import main
+
+    write_clips(tmp_path / "clips", size=32)
+    path = train_classifier(tmp_path / "clips", tmp_path / "clf",
+                            ClassifierTrainConfig(steps=2, batch=4, held_out=8, checkpoint_every=2), progress=False)
+    out = tmp_path / "run"
+    argv = ["learn-physics", "ball", "--scenario", "--prior", "plausible:ball", "--model", str(path), "--groups", "2",
+            "--frames-per-group", "8", "--width", "32", "--height", "32", "--init", "E=1e5", "--learn", "E:1e3:1e8",
+            "--epochs", "1", "--out", str(out)]
+    assert main(argv) == 0
+    learned = json.loads((out / "params.json").read_text())["E"]["value"]
+    assert learned != pytest.approx(1e5, rel=1e-3) and 1e3 <= learned <= 1e8
+    assert main([*argv[:5], *argv[7:-1], str(tmp_path / "r2")]) == 1  # no --model: explained

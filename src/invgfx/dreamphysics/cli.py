@@ -15,6 +15,9 @@ Priors (--prior):
   image:first-frame   SDS with Stable Video Diffusion conditioned on the first simulated frame
   image:PICTURE.png   ... or on a picture; without --model: the shipped learned prior
   text+image:PROMPT   the shipped learned prior conditioned on both (its strongest signal)
+  plausible:CLASS     classifier guidance: -log p(plausible | noised video) of a plausibility
+                      classifier (--model classifier.safetensors from `invgfx video-prior
+                      classifier`) for object class CLASS (ball, box, chair, plant, cable)
   reference:VIDEO     L2 + (1 - SSIM) to a video of the whole sequence from the same camera
                       (groups x frames-per-group frames, same size as --width/--height);
                       with --true-E E, VIDEO is first rendered at that E (a recovery test; .gif
@@ -51,10 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="MPM scene config (PhysGaussian/DreamPhysics .json or native .yaml); "
                    "required unless --scenario")
     p.add_argument("--prior", required=True,
-                   help="text:PROMPT | image:first-frame | image:PICTURE | text+image:PROMPT | reference:VIDEO | analytic:VIDEO")
+                   help="text:PROMPT | image:first-frame | image:PICTURE | text+image:PROMPT | plausible:CLASS | "
+                        "reference:VIDEO | analytic:VIDEO")
     p.add_argument("--model", default=None,
                    help="text:/image: priors: a diffusers model folder or id (ModelScope / SVD), or a learned-prior "
-                        ".safetensors file; default: the shipped learned prior")
+                        ".safetensors file (default: the shipped learned prior); plausible: the classifier's "
+                        ".safetensors file")
     p.add_argument("--scenario", action="store_true",
                    help="simulate the canonical scenario the learned prior was trained on (SCENE: ball, box, chair, "
                         "plant or cable; its camera, frame rate and boundary conditions), instead of --config")
@@ -181,9 +186,12 @@ def parse_prior(spec: str, model: str | None) -> tuple[str, str]:
     from invgfx.dreamphysics.errors import DreamPhysicsError
 
     kind, _, arg = spec.partition(":")
-    if kind not in ("text", "image", "text+image", "reference", "analytic") or not arg:
+    if kind not in ("text", "image", "text+image", "plausible", "reference", "analytic") or not arg:
         raise DreamPhysicsError(f"--prior {spec!r}: expected text:PROMPT, image:first-frame, image:PICTURE, "
-                                "text+image:PROMPT, reference:VIDEO or analytic:VIDEO")
+                                "text+image:PROMPT, plausible:CLASS, reference:VIDEO or analytic:VIDEO")
+    if kind == "plausible" and (model is None or not str(model).endswith(".safetensors")):
+        raise DreamPhysicsError(f"--prior {spec}: give the classifier with --model FILE.safetensors (train one with "
+                                "`invgfx video-prior classifier --clips CLIPS --out DIR`)")
     if kind == "text+image" and model is not None and not is_learned(model):
         raise DreamPhysicsError(f"--prior text+image:... is the learned prior's; --model {model} is a diffusers model: "
                                 "use text: (ModelScope) or image: (Stable Video Diffusion) with it")
@@ -213,6 +221,10 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
         return ReferenceVideoPrior(arg), Condition()
     if kind == "analytic":
         return AnalyticSDSPrior(read_video(arg)), Condition()
+    if kind == "plausible":
+        from invgfx.dreamphysics.learned.classifier import ClassifierPrior, load_classifier
+
+        return ClassifierPrior(load_classifier(model)[0], arg), Condition()
     if is_learned(model):
         from invgfx.dreamphysics.learned import default_prior
 
