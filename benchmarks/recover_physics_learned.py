@@ -5,7 +5,10 @@ start E 100x below the bottom and 100x above the top of the class's plausible ra
 with the shipped prior (text + first frame, guidance 3) move it for up to --epochs epochs
 (Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full BPTT). With --patience N a run stops
 early once E has stayed inside the range for N epochs (default 0: all epochs run, so a drift
-back out of the range shows). Each run is a child process (its own peak RSS).
+back out of the range shows). Each run is a child process (its own peak RSS). With
+--classifier FILE the judge is classifier guidance with a plausibility classifier
+(invgfx.dreamphysics.learned.classifier) instead of the prior's SDS; --starts also takes an E in
+Pa (e.g. 1e5, 10x below the plant's range).
 
 Prints one row per run: scene, range, init E, final E, inside the range at the end?, first
 epoch inside, epochs run, wall time, peak RSS; and the motion statistic (the paper's
@@ -17,6 +20,7 @@ final E and the middle of the range: the ball's peak compression, the plant's sw
 log.csv, params.json.
 
     python benchmarks/recover_physics_learned.py [--scenes ball,plant] [--epochs 30] [--out DIR]
+    python benchmarks/recover_physics_learned.py --classifier out/prior/classifier/classifier.safetensors
 """
 
 from __future__ import annotations
@@ -50,14 +54,19 @@ def run(scene: str, start: str, args) -> dict:
     torch.set_num_threads(1)
     cls = CLASSES[scene]
     lo, hi = cls.E_range
-    e0 = lo / 100 if start == "low" else hi * 100
+    e0 = lo / 100 if start == "low" else hi * 100 if start == "high" else float(start)
     cloud, config = demo_scene(scene)
     simulate = mpm_video(cloud, config, width=32, height=32, grad_substeps=None)
     # bounds: the span of the implausible training clips and a little more (a stiffer E would
     # only make the simulation slower: the substep shrinks with 1 / sqrt(E))
     params = ParameterSet([scalar("E", e0, lo / 1e3, hi * 300)])
-    prior = default_prior("both", weights=args.weights, guidance_scale=args.guidance, t_range=args.t_range,
-                          samples=args.samples)
+    if args.classifier:  # classifier guidance instead of the generative prior's SDS
+        from invgfx.dreamphysics.learned.classifier import ClassifierPrior, load_classifier
+
+        prior = ClassifierPrior(load_classifier(args.classifier)[0], scene, samples=4)
+    else:
+        prior = default_prior("both", weights=args.weights, guidance_scale=args.guidance, t_range=args.t_range,
+                              samples=args.samples)
     out = Path(args.out) / f"{scene}_{start}" if args.out else Path(tempfile.mkdtemp())
     if out.exists():
         shutil.rmtree(out)
@@ -115,7 +124,8 @@ def _child(queue, scene, start, args):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", default="ball,plant")
-    parser.add_argument("--starts", default="low,high", help="low: 100x below the range, high: 100x above")
+    parser.add_argument("--starts", default="low,high",
+                        help="low: 100x below the range, high: 100x above, or an E in Pa (default low,high)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=0,
                         help="stop after E stayed inside the range this many epochs (default 0: never)")
@@ -126,14 +136,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2, help="noise draws averaged per epoch (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", default=None, help="prior .safetensors (default: the shipped weights)")
+    parser.add_argument("--classifier", default=None,
+                        help="plausibility classifier .safetensors (`invgfx video-prior classifier`): classifier "
+                             "guidance, 4 draws of t in [0.02, 0.4), instead of the prior's SDS")
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (one core each)")
     parser.add_argument("--out", default=None, help="folder for videos and plots")
     args = parser.parse_args()
     runs = [(s, st) for s in args.scenes.split(",") for st in args.starts.split(",")]
     ctx = multiprocessing.get_context("spawn")
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"learned prior {args.weights or 'shipped'}, "
-          f"text + first frame, guidance {args.guidance}, t in {args.t_range}, {args.samples} draws; Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
+    judge = (f"classifier guidance {args.classifier}, 4 draws" if args.classifier else
+             f"learned prior {args.weights or 'shipped'}, text + first frame, guidance {args.guidance}, "
+             f"t in {args.t_range}, {args.samples} draws")
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {judge}; "
+          f"Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
           f"up to {args.epochs} epochs" + (f", stop after {args.patience} inside" if args.patience else ""))
     rows, pending = [], list(runs)
     active: list = []
