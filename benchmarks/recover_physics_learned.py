@@ -1,14 +1,15 @@
-"""Physics from the shipped learned video prior (issue 7): SDS alone, no reference video.
+"""Physics from the shipped learned video prior (issue 7): the prior alone, no reference video.
 
 For the ball and the plant (their canonical scenarios, invgfx.dreamphysics.learned.demo_scene),
-start E 100x below the bottom and 100x above the top of the class's plausible range and let SDS
-with the shipped prior (text + first frame, guidance 3) move it for up to --epochs epochs
-(Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full BPTT). With --patience N a run stops
-early once E has stayed inside the range for N epochs (default 0: all epochs run, so a drift
-back out of the range shows). Each run is a child process (its own peak RSS). With
---classifier FILE the judge is classifier guidance with a plausibility classifier
-(invgfx.dreamphysics.learned.classifier) instead of the prior's SDS; --starts also takes an E in
-Pa (e.g. 1e5, 10x below the plant's range).
+start E 100x below the bottom and 100x above the top of the class's plausible range and let the
+shipped prior (classifier guidance with the plausibility classifier, 4 draws of t in [0.02, 0.4))
+move it for up to --epochs epochs (Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full
+BPTT). With --patience N a run stops early once E has stayed inside the range for N epochs
+(default 0: all epochs run, so a drift back out of the range shows). Each run is a child process
+(its own peak RSS). --weights FILE takes another learned prior: a classifier of `invgfx
+video-prior classifier`, or a generative prior of `invgfx video-prior train` (then SDS, text +
+first frame, --guidance, --t-range, --samples); --starts also takes an E in Pa (e.g. 1e5, 10x
+below the plant's range).
 
 Prints one row per run: scene, range, init E, final E, inside the range at the end?, first
 epoch inside, epochs run, wall time, peak RSS; and the motion statistic (the paper's
@@ -20,7 +21,7 @@ final E and the middle of the range: the ball's peak compression, the plant's sw
 log.csv, params.json.
 
     python benchmarks/recover_physics_learned.py [--scenes ball,plant] [--epochs 30] [--out DIR]
-    python benchmarks/recover_physics_learned.py --classifier out/prior/classifier/classifier.safetensors
+    python benchmarks/recover_physics_learned.py --weights out/prior/run/prior.safetensors --guidance 3
 """
 
 from __future__ import annotations
@@ -60,13 +61,8 @@ def run(scene: str, start: str, args) -> dict:
     # bounds: the span of the implausible training clips and a little more (a stiffer E would
     # only make the simulation slower: the substep shrinks with 1 / sqrt(E))
     params = ParameterSet([scalar("E", e0, lo / 1e3, hi * 300)])
-    if args.classifier:  # classifier guidance instead of the generative prior's SDS
-        from invgfx.dreamphysics.learned.classifier import ClassifierPrior, load_classifier
-
-        prior = ClassifierPrior(load_classifier(args.classifier)[0], scene, samples=4)
-    else:
-        prior = default_prior("both", weights=args.weights, guidance_scale=args.guidance, t_range=args.t_range,
-                              samples=args.samples)
+    prior = default_prior(scene, weights=args.weights, mode="both", guidance_scale=args.guidance, t_range=args.t_range,
+                          samples=args.samples)
     out = Path(args.out) / f"{scene}_{start}" if args.out else Path(tempfile.mkdtemp())
     if out.exists():
         shutil.rmtree(out)
@@ -130,23 +126,25 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=0,
                         help="stop after E stayed inside the range this many epochs (default 0: never)")
     parser.add_argument("--lr", type=float, default=0.3, help="Adam step in log E")
-    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance")
-    parser.add_argument("--t-range", type=lambda v: tuple(float(x) for x in v.split(",")), default=(0.2, 0.7),
-                        metavar="LO,HI", help="noise levels of SDS, fractions of the schedule (default 0.2,0.7)")
-    parser.add_argument("--samples", type=int, default=2, help="noise draws averaged per epoch (default 2)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance of a generative prior's SDS (its default: 3)")
+    parser.add_argument("--t-range", type=lambda v: tuple(float(x) for x in v.split(",")), default=None,
+                        metavar="LO,HI", help="noise levels, fractions of the schedule (default: the prior's, "
+                                              "0.02,0.4 classifier, 0.2,0.7 SDS)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="noise draws averaged per epoch (default: the prior's, 4 classifier, 2 SDS)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--weights", default=None, help="prior .safetensors (default: the shipped weights)")
-    parser.add_argument("--classifier", default=None,
-                        help="plausibility classifier .safetensors (`invgfx video-prior classifier`): classifier "
-                             "guidance, 4 draws of t in [0.02, 0.4), instead of the prior's SDS")
+    parser.add_argument("--weights", default=None, help="learned prior .safetensors (default: the shipped one)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (one core each)")
     parser.add_argument("--out", default=None, help="folder for videos and plots")
     args = parser.parse_args()
     runs = [(s, st) for s in args.scenes.split(",") for st in args.starts.split(",")]
     ctx = multiprocessing.get_context("spawn")
-    judge = (f"classifier guidance {args.classifier}, 4 draws" if args.classifier else
-             f"learned prior {args.weights or 'shipped'}, text + first frame, guidance {args.guidance}, "
-             f"t in {args.t_range}, {args.samples} draws")
+    from invgfx.dreamphysics.learned import SHIPPED, file_kind
+
+    weights = args.weights or SHIPPED
+    judge = (f"learned prior {weights} ({file_kind(weights)}), t range {args.t_range or 'default'}, "
+             f"{args.samples or 'default'} draws" + (f", guidance {args.guidance}" if args.guidance else ""))
     print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {judge}; "
           f"Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
           f"up to {args.epochs} epochs" + (f", stop after {args.patience} inside" if args.patience else ""))

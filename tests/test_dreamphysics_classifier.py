@@ -10,8 +10,8 @@ pytest.importorskip("diffusers")
 
 from invgfx.dreamphysics.errors import DreamPhysicsError  # noqa: E402
 from invgfx.dreamphysics.learned.classifier import (  # noqa: E402
-    ClassifierConfig, ClassifierPrior, ClassifierTrainConfig, PlausibilityClassifier, load_classifier, noised,
-    train_classifier,
+    ClassifierConfig, ClassifierPrior, ClassifierTrainConfig, PlausibilityClassifier, decades_outside, implausibility,
+    load_classifier, noised, train_classifier,
 )
 from invgfx.dreamphysics.learned.model import noise_schedule  # noqa: E402
 from invgfx.dreamphysics.learned.scenarios import CLASSES, FRAMES, NEGATIVE_SUFFIX  # noqa: E402
@@ -30,6 +30,51 @@ def write_clips(folder, n=48, size=16):
     names = list(CLASSES)
     caption = [CLASSES[names[k]].captions[0] + (NEGATIVE_SUFFIX if b else "") for k, b in zip(label, bad)]
     np.savez(folder / "shard_00000.npz", video=video, label=label, caption=np.array(caption), E=np.ones(n))
+
+
+def test_implausibility_targets_grow_a_fixed_slope_per_decade_outside_the_range():
+    E = torch.tensor([1e5, 3e4, 1e4, 3e3, 3e2, 3e7, 1e4])
+    E_range = torch.tensor([[3e4, 3e5]] * len(E))
+    bad = torch.tensor([False, False, True, True, True, True, False])
+    d = decades_outside(E, E_range)
+    assert torch.allclose(d, torch.tensor([0, 0, np.log10(3), 1, 2, 2, np.log10(3)]).float(), atol=1e-6)
+    config = ClassifierConfig()
+    q = implausibility(E, E_range, bad, config)
+    assert q[0] == 0 and q[1] == 0 and q[6] == 0  # plausible clips: 0, whatever their E
+    logit = torch.logit(q[2:6].double())
+    assert torch.allclose(logit, config.target_slope * (d[2:6].double() - config.target_onset), atol=1e-4)
+    assert q[4] == q[5]  # 100x too soft and 100x too stiff are equally implausible
+
+
+def test_classifier_logit_grows_with_the_decades_outside():
+    """Clips whose brightness grows with how far outside the range their E lies: the trained
+    logit ranks them by it and follows the graded target, where with 0/1 labels nothing ties
+    the logit of a clip 10x outside to that of one 100x outside."""
+    import tempfile
+    from pathlib import Path
+
+    rng = np.random.default_rng(0)
+    n, size = 80, 16
+    d = np.where(np.arange(n) % 2 == 0, 0.0, 0.5 + 1.5 * (np.arange(n) % 8 // 2) / 3)  # 0 or 0.5..2 decades
+    level = (60 + 60 * d)[:, None, None, None, None]
+    video = np.clip(level + rng.normal(0, 10, (n, FRAMES, 3, size, size)), 0, 255).astype(np.uint8)
+    lo = CLASSES["ball"].E_range[0]
+    E = np.where(d > 0, lo / 10 ** d, lo * 3)
+    caption = [CLASSES["ball"].captions[0] + (NEGATIVE_SUFFIX if k > 0 else "") for k in d]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "clips").mkdir()
+        np.savez(Path(tmp) / "clips" / "shard_00000.npz", video=video, label=np.zeros(n, int),
+                 caption=np.array(caption), E=E)
+        path = train_classifier(Path(tmp) / "clips", Path(tmp) / "run", ClassifierTrainConfig(
+            steps=300, batch=16, held_out=16, checkpoint_every=300, lr=3e-3), progress=False)
+        model, _ = load_classifier(path)
+    t = torch.zeros(4, dtype=torch.long)
+    logits = [float(model(torch.full((4, 3, FRAMES // 2, size, size), (60 + 60 * k) / 127.5 - 1), t,
+                          torch.zeros(4, dtype=torch.long)).mean()) for k in (0.0, 0.5, 1.0, 1.5, 2.0)]
+    assert logits == sorted(logits), logits
+    cfg = model.config  # calibrated: the logit is the target's, slope (d - onset), within a unit
+    for k, logit in zip((0.5, 1.0, 1.5, 2.0), logits[1:]):
+        assert logit == pytest.approx(cfg.target_slope * (k - cfg.target_onset), abs=1.0), logits
 
 
 def test_noised_is_the_ddpm_forward_process():
@@ -93,18 +138,20 @@ def test_classifier_prior_gradient_matches_finite_differences_and_points_to_plau
 
 
 def test_missing_classifier_file_is_explained(tmp_path):
-    with pytest.raises(DreamPhysicsError, match="no such classifier file"):
+    with pytest.raises(DreamPhysicsError, match="no such plausibility classifier file"):
         load_classifier(tmp_path / "nope.safetensors")
     assert PlausibilityClassifier(ClassifierConfig(classes=["ball"]))(
         torch.zeros(2, 3, 8, 16, 16), torch.tensor([0, 10]), torch.tensor([0, 0])).shape == (2,)
 
 
-def test_learn_physics_with_the_classifier_prior(tmp_path):
+def test_learn_physics_with_the_classifier_prior(tmp_path, monkeypatch):
     """`learn-physics ball --scenario --prior plausible:ball --model classifier.safetensors` runs
-    and moves E; without --model it says how to make the classifier."""
+    and moves E; without --model, in an installation without shipped weights, it says how to
+    make the classifier."""
     import json
 
     pytest.importorskip("warp")
+    import invgfx.dreamphysics.learned as learned
     from invgfx.cli import main
 
     write_clips(tmp_path / "clips", size=32)
@@ -117,4 +164,5 @@ def test_learn_physics_with_the_classifier_prior(tmp_path):
     assert main(argv) == 0
     learned = json.loads((out / "params.json").read_text())["E"]["value"]
     assert learned != pytest.approx(1e5, rel=1e-3) and 1e3 <= learned <= 1e8
-    assert main([*argv[:5], *argv[7:-1], str(tmp_path / "r2")]) == 1  # no --model: explained
+    monkeypatch.setattr(learned, "SHIPPED", tmp_path / "none.safetensors")
+    assert main([*argv[:5], *argv[7:-1], str(tmp_path / "r2")]) == 1  # no --model, none shipped: explained

@@ -4,9 +4,10 @@ The ball is simulated with the differentiable MPM (invgfx.mpm), rendered with th
 renderer, judged by a video prior, and E is stepped in the log domain (invgfx.dreamphysics.loop),
 back-propagating through every substep (full BPTT). It starts 20x too soft.
 
-The prior: the shipped learned video prior, `invgfx.dreamphysics.learned.default_prior()` with its
-scene `demo_scene("ball")`, when its weights are shipped. Otherwise a reference-video prior: a
-ground-truth video rendered at a known E, and the page says so in words.
+The prior: the shipped learned video prior, `invgfx.dreamphysics.learned.default_prior("ball")`
+(classifier guidance with the plausibility classifier trained on procedural clips) with its scene
+`demo_scene("ball")`. Where it cannot be loaded (an installation without its weights), a
+reference-video prior: a ground-truth video rendered at a known E, and the page says so in words.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ REFERENCE_SCENE = {
 ABOUT = ("DreamPhysics: a 3D Gaussian jelly ball is simulated with a differentiable material point method, "
          "rendered with differentiable Gaussian splatting and judged by a video prior; the prior's gradient "
          "flows back through the renderer and every simulation substep into Young's modulus E, which is "
-         "stepped in the log domain (Adam). The run starts 20x too soft: the ball squashes flat; after learning it "
-         "bounces like the target.")
+         "stepped in the log domain (Adam). The run starts 20x too soft: the ball squashes flat.")
+LEARNED_NOTE = ("The prior is the learned one shipped with invgfx: a plausibility classifier trained on procedural "
+                "MPM clips of jelly balls (and four other objects), plausible ones with E in the range below and "
+                "implausible ones 3x to 300x outside it. Its loss is -log p(plausible | noised frames), classifier "
+                "guidance; no target video or target E is given to it.")
 
 
 @dataclass
@@ -68,8 +72,8 @@ class PhysicsResult:
 
     def section(self, root: Path) -> Section:
         s = Section("physics", TITLES["physics"], ABOUT)
-        if self.fallback:
-            s.notes.append(self.fallback)
+        if self.fallback or self.plausible is not None:
+            s.notes.append(self.fallback or LEARNED_NOTE)
         s.numbers += [("video prior", self.prior), ("initial E (Pa)", fmt(self.initial_E)),
                       ("learned E (Pa)", fmt(self.learned_E))]
         if self.plausible is not None:
@@ -114,7 +118,7 @@ def learned_prior():
     from invgfx.dreamphysics.learned import default_prior, demo_scene
 
     try:
-        return default_prior(), demo_scene("ball"), None
+        return default_prior("ball"), demo_scene("ball"), None
     except InvgfxError as err:  # e.g. no weights file: say so on the page, use the reference video
         return None, None, f"{type(err).__name__}: {err}"
 

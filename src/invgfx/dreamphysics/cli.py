@@ -9,15 +9,18 @@ HELP = """Learn physical parameters of a Gaussian object (DreamPhysics): simulat
 step the parameters in the log domain.
 
 Priors (--prior):
-  text:PROMPT         SDS with a text-to-video model: without --model the shipped learned prior
-                      (trained on our procedural simulations, CPU-sized; see --scenario), with
-                      --model DIR_OR_ID a ModelScope model (diffusers folder or id)
+  text:PROMPT         without --model: the shipped learned prior (trained on our procedural
+                      simulations, CPU-sized): classifier guidance for the object class the
+                      prompt names (ball, box/cube, chair, plant, cable/rope) or --scenario's;
+                      with --model DIR_OR_ID SDS with a ModelScope model (diffusers folder or id)
   image:first-frame   SDS with Stable Video Diffusion conditioned on the first simulated frame
-  image:PICTURE.png   ... or on a picture; without --model: the shipped learned prior
-  text+image:PROMPT   the shipped learned prior conditioned on both (its strongest signal)
-  plausible:CLASS     classifier guidance: -log p(plausible | noised video) of a plausibility
-                      classifier (--model classifier.safetensors from `invgfx video-prior
-                      classifier`) for object class CLASS (ball, box, chair, plant, cable)
+  image:PICTURE.png   ... or on a picture; without --model: the shipped learned prior (for
+                      --scenario's class)
+  text+image:PROMPT   the learned prior; with --model FILE.safetensors a generative prior of
+                      `invgfx video-prior train` conditioned on both
+  plausible:CLASS     the shipped learned prior for object class CLASS: -log p(plausible |
+                      noised video) of its plausibility classifier (--model FILE.safetensors: one
+                      of `invgfx video-prior classifier`)
   reference:VIDEO     L2 + (1 - SSIM) to a video of the whole sequence from the same camera
                       (groups x frames-per-group frames, same size as --width/--height);
                       with --true-E E, VIDEO is first rendered at that E (a recovery test; .gif
@@ -57,9 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="text:PROMPT | image:first-frame | image:PICTURE | text+image:PROMPT | plausible:CLASS | "
                         "reference:VIDEO | analytic:VIDEO")
     p.add_argument("--model", default=None,
-                   help="text:/image: priors: a diffusers model folder or id (ModelScope / SVD), or a learned-prior "
-                        ".safetensors file (default: the shipped learned prior); plausible: the classifier's "
-                        ".safetensors file")
+                   help="text:/image: priors: a diffusers model folder or id (ModelScope / SVD); any learned "
+                        "prior: a .safetensors file of `invgfx video-prior classifier` or `train` (default: the "
+                        "shipped learned prior)")
     p.add_argument("--scenario", action="store_true",
                    help="simulate the canonical scenario the learned prior was trained on (SCENE: ball, box, chair, "
                         "plant or cable; its camera, frame rate and boundary conditions), instead of --config")
@@ -189,9 +192,10 @@ def parse_prior(spec: str, model: str | None) -> tuple[str, str]:
     if kind not in ("text", "image", "text+image", "plausible", "reference", "analytic") or not arg:
         raise DreamPhysicsError(f"--prior {spec!r}: expected text:PROMPT, image:first-frame, image:PICTURE, "
                                 "text+image:PROMPT, plausible:CLASS, reference:VIDEO or analytic:VIDEO")
-    if kind == "plausible" and (model is None or not str(model).endswith(".safetensors")):
-        raise DreamPhysicsError(f"--prior {spec}: give the classifier with --model FILE.safetensors (train one with "
-                                "`invgfx video-prior classifier --clips CLIPS --out DIR`)")
+    if kind == "plausible" and not is_learned(model):
+        raise DreamPhysicsError(f"--prior {spec}: --model {model} is not a learned-prior .safetensors file; leave "
+                                "--model out for the shipped classifier, or train one with "
+                                "`invgfx video-prior classifier --clips CLIPS --out DIR`")
     if kind == "text+image" and model is not None and not is_learned(model):
         raise DreamPhysicsError(f"--prior text+image:... is the learned prior's; --model {model} is a diffusers model: "
                                 "use text: (ModelScope) or image: (Stable Video Diffusion) with it")
@@ -209,8 +213,10 @@ def is_learned(model: str | None) -> bool:
     return model is None or str(model).endswith(".safetensors")
 
 
-def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, device: str, first_frame):
-    """(prior, condition) for a parsed --prior; `first_frame()` renders frame 0 when the prior needs it."""
+def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, device: str, first_frame,
+                scenario_class: str | None = None):
+    """(prior, condition) for a parsed --prior; `first_frame()` renders frame 0 when the prior needs
+    it; scenario_class: --scenario's class, the learned classifier's class unless the prior names one."""
     from invgfx.dreamphysics import diffusion
     from invgfx.dreamphysics.prior import Condition
     from invgfx.dreamphysics.reference import ReferenceVideoPrior
@@ -221,18 +227,30 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
         return ReferenceVideoPrior(arg), Condition()
     if kind == "analytic":
         return AnalyticSDSPrior(read_video(arg)), Condition()
-    if kind == "plausible":
-        from invgfx.dreamphysics.learned.classifier import ClassifierPrior, load_classifier
-
-        return ClassifierPrior(load_classifier(model)[0], arg), Condition()
     if is_learned(model):
-        from invgfx.dreamphysics.learned import default_prior
+        from invgfx.dreamphysics.errors import DreamPhysicsError
+        from invgfx.dreamphysics.learned import class_of_prompt, default_prior, file_kind
 
-        mode = {"text": "text", "image": "image", "text+image": "both"}[kind]
-        prior = default_prior(mode, model, **({} if guidance is None else {"guidance_scale": guidance}))
+        classifier = model is None or file_kind(model) == "classifier"
+        if kind == "plausible" and not classifier:
+            raise DreamPhysicsError(f"--prior plausible:{arg}: --model {model} is a generative prior, not a "
+                                    "plausibility classifier; use --prior text+image:PROMPT with it")
+        if kind == "plausible":
+            object_class = arg
+        elif not classifier:
+            object_class = None  # the generative prior reads the caption itself
+        elif scenario_class is not None:
+            object_class = scenario_class
+        elif kind == "image":
+            raise DreamPhysicsError(f"--prior image:{arg} with the learned classifier needs the object's class: add "
+                                    "--scenario, or use --prior plausible:CLASS")
+        else:
+            object_class = class_of_prompt(arg)
+        mode = {"text": "text", "image": "image", "text+image": "both", "plausible": "both"}[kind]
+        prior = default_prior(object_class, model, mode, guidance_scale=guidance)
         # image:first-frame: the prior takes each group's own first frame (as it was trained)
         image = read_image(arg) if kind == "image" and arg != "first-frame" else None
-        return prior, Condition(text=arg if kind != "image" else None, image=image)
+        return prior, Condition(text=arg if kind not in ("image", "plausible") else None, image=image)
     if kind == "text":
         prior = diffusion.TextToVideoSDS(diffusion.load_text_to_video(model, device),
                                          **({} if guidance is None else {"guidance_scale": guidance}))
@@ -304,7 +322,8 @@ def run_learn_physics(args) -> int:
         with torch.no_grad():
             return simulate(params, torch.tensor([0]))[0]
 
-    prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame)
+    prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame,
+                                   scenario_class=args.scene if args.scenario else None)
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
                          update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed,

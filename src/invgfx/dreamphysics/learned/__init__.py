@@ -3,37 +3,81 @@
 The published priors (ModelScope, Stable Video Diffusion) need billions of parameters and a GPU.
 This one is trained on our own simulations (`scenarios`: a jelly ball, a jelly cube, a soft
 chair, a plant, a rope, each with physical parameters drawn from a documented plausible range),
-so SDS runs offline on a CPU:
+so the paper's loop runs offline on a CPU:
 
     from invgfx.dreamphysics.learned import default_prior, demo_scene
-    prior = default_prior("both")                   # LearnedVideoPrior over the shipped weights
+    prior = default_prior("ball")                   # classifier guidance with the shipped weights
     cloud, config = demo_scene("ball")              # the canonical jelly-ball drop it knows
 
+What ships (weights/, model card weights/README.md) is the plausibility classifier on noised
+clips (`classifier`): the classifier-guidance term of a guided diffusion prior, which judges
+whether an object's motion is plausible for its class. The generative denoiser (`model`,
+diffusers UNet3DConditionModel + tiny CLIP text encoder, SDS) trains with the same data but does
+not judge stiffness at the size trained here (docs/video-prior.md), so it does not ship; a file
+of it trained by `invgfx video-prior train` is taken by `default_prior(weights=...)` all the same.
+
 Pieces: `scenarios` (what is simulated, with the ranges and their reasons), `data` (clips,
-multi-process, resumable), `model` (diffusers UNet3DConditionModel + tiny CLIP text encoder,
-SDS prior), `train` (DDPM training, EMA, resume, DDIM sampling). Model card: weights/README.md.
+multi-process, resumable), `classifier` (the shipped prior), `model` and `train` (the
+generative prior: DDPM training, EMA, resume, DDIM sampling).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-WEIGHTS = Path(__file__).parent / "weights" / "prior.safetensors"
+SHIPPED = Path(__file__).parent / "weights" / "classifier.safetensors"
+
+# words of a prompt that name each class (besides the class's own name)
+CLASS_WORDS = {"ball": ("ball", "sphere"), "box": ("box", "cube", "block"), "chair": ("chair", "stool"),
+               "plant": ("plant", "tree", "flower"), "cable": ("cable", "rope", "string")}
 
 
-def default_prior(mode: str = "both", weights: str | Path | None = None, **kwargs):
-    """`LearnedVideoPrior` over the shipped weights (or `weights`); mode 'text', 'image' or 'both';
-    kwargs go to LearnedVideoPrior (guidance_scale, t_range, scale, samples)."""
+def class_of_prompt(prompt: str) -> str:
+    """The object class a prompt names ("a jelly ball bouncing" -> "ball"), by CLASS_WORDS."""
     from invgfx.dreamphysics.errors import DreamPhysicsError
-    from invgfx.dreamphysics.learned.model import LearnedVideoPrior, load_denoiser
 
-    if weights is None and not WEIGHTS.exists():
+    words = set(prompt.lower().replace(",", " ").replace(".", " ").split())
+    found = [name for name, names in CLASS_WORDS.items() if words & {w for n in names for w in (n, n + "s")}]
+    if len(found) != 1:
         raise DreamPhysicsError(
-            f"this invgfx has no shipped learned video prior yet ({WEIGHTS} is missing): train one with "
-            "`invgfx video-prior data --out clips` and `invgfx video-prior train --clips clips --out run`, then pass "
-            "--model run/prior.safetensors; or use --prior reference:VIDEO, or --model DIR with ModelScope / SVD weights")
-    model, _ = load_denoiser(weights or WEIGHTS)
-    return LearnedVideoPrior(model, mode=mode, **kwargs)
+            f"prompt {prompt!r}: the learned prior judges one object class and this prompt names "
+            f"{'none' if not found else ' and '.join(found)}; name one of " +
+            "; ".join(f"{k} ({', '.join(v)})" for k, v in CLASS_WORDS.items()) + ", or use --prior plausible:CLASS")
+    return found[0]
+
+
+def file_kind(path: str | Path) -> str:
+    """'classifier' or 'denoiser': which learned-prior model a .safetensors file holds."""
+    from invgfx.dreamphysics.learned.model import read_model_file
+
+    config, _, _ = read_model_file(path, "learned-prior", "classifier` or `invgfx video-prior train")
+    return "classifier" if "t_max" in config else "denoiser"
+
+
+def default_prior(object_class: str = "ball", weights: str | Path | None = None, mode: str = "both", **kwargs):
+    """The learned prior in `weights` (default: the shipped classifier). A plausibility classifier
+    gives classifier guidance for `object_class` (ClassifierPrior; kwargs t_range, samples); a
+    generative denoiser gives its SDS (LearnedVideoPrior in `mode` 'text', 'image' or 'both';
+    kwargs guidance_scale, t_range, scale, samples)."""
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+
+    if weights is None and not SHIPPED.exists():
+        raise DreamPhysicsError(
+            f"this invgfx has no shipped learned video prior ({SHIPPED} is missing): make one with "
+            "`invgfx video-prior data --out clips` and `invgfx video-prior classifier --clips clips --out clf`, then pass "
+            "--model clf/classifier.safetensors; or use --prior reference:VIDEO, or --model DIR with ModelScope / SVD weights")
+    weights = weights or SHIPPED
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}  # None: the prior's own default
+    if file_kind(weights) == "denoiser":
+        from invgfx.dreamphysics.learned.model import LearnedVideoPrior, load_denoiser
+
+        return LearnedVideoPrior(load_denoiser(weights)[0], mode=mode, **kwargs)
+    from invgfx.dreamphysics.learned.classifier import ClassifierPrior, load_classifier
+
+    if "guidance_scale" in kwargs:
+        raise DreamPhysicsError(f"{weights}: a plausibility classifier has no classifier-free guidance scale; drop "
+                                "--guidance (it is for the generative prior's SDS)")
+    return ClassifierPrior(load_classifier(weights)[0], object_class, **kwargs)
 
 
 def demo_scene(name: str = "ball", E: float | None = None):

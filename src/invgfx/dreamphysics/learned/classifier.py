@@ -12,6 +12,13 @@ renderer and the MPM into the parameters, and is a plausibility signal by constr
 Network: four 3x3x3 convolutions (channels c, 2c, 2c, 2c; strides 1, (1,2,2), 2, 2), SiLU,
 the class embedding and a linear map of t / n_timesteps added after the first, mean-pooled to
 one logit. Noise: DDPM `linear` betas (1e-4 to 0.02), t < `t_max` (the levels SDS uses).
+
+Targets are graded, not 0/1: a clip d decades outside its plausible range has target
+p(implausible) = sigmoid(slope (d - onset)) (`implausibility`), plausible clips 0. With hard
+labels the logit saturates a decade outside the range, so a plant 100x too soft and one 10x too
+soft score alike (+14 and +16, docs/video-prior.md) and guidance has no slope to follow there;
+with graded ones the logit grows about `slope` per decade, and -log p(plausible) = softplus(logit)
+is nearly linear in the decades outside the range.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from invgfx.dreamphysics.errors import DreamPhysicsError
-from invgfx.dreamphysics.learned.model import noise_schedule
+from invgfx.dreamphysics.learned.model import noise_schedule, read_model_file
 from invgfx.dreamphysics.prior import Condition, VideoPrior, check_video
 
 
@@ -44,6 +51,23 @@ class ClassifierConfig:
     schedule: str = "linear"
     n_timesteps: int = 1000
     t_max: int = 500
+    target_slope: float = 3.0
+    target_onset: float = 0.25
+
+
+def decades_outside(E: Tensor, E_range: Tensor) -> Tensor:
+    """d = max(0, log10(lo / E), log10(E / hi)) for E (N,) Pa and E_range (N, 2) Pa: 0 inside."""
+    lo, hi = E_range.unbind(-1)
+    return torch.clamp(torch.maximum(torch.log10(lo / E), torch.log10(E / hi)), min=0)
+
+
+def implausibility(E: Tensor, E_range: Tensor, implausible: Tensor, config: ClassifierConfig) -> Tensor:
+    """(N,) training targets p(implausible) in [0, 1]: 0 for plausible clips, sigmoid(slope
+    (d - onset)) for implausible ones, d = `decades_outside` (about 0.66 at 3x outside, 0.998
+    at 300x, whose logit 6.7 is still 3 per decade above the one at 30x)."""
+    d = decades_outside(E.double(), E_range.double()).float()
+    graded = torch.sigmoid(config.target_slope * (d - config.target_onset))
+    return torch.where(implausible, graded, torch.zeros_like(graded))
 
 
 class PlausibilityClassifier(nn.Module):
@@ -77,7 +101,8 @@ def noised(x: Tensor, t: Tensor, alphas: Tensor, generator: torch.Generator | No
 
 @dataclass(frozen=True)
 class ClassifierTrainConfig:
-    """AdamW lr / weight decay, batch of 8-frame groups, held-out groups for the accuracy."""
+    """AdamW lr / weight decay, batch of 8-frame groups; held_out: groups (of whole clips, never
+    trained on) for the accuracy, the fraction whose logit sign matches target > 0.5."""
 
     steps: int = 5000
     batch: int = 32
@@ -98,36 +123,42 @@ def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierT
 
     from invgfx.dreamphysics.learned.data import load_clips
     from invgfx.dreamphysics.learned.scenarios import CLASSES, NEGATIVE_SUFFIX
-    from invgfx.dreamphysics.learned.train import training_videos
+    from invgfx.dreamphysics.learned.train import batch_of, training_videos
 
     torch.set_num_threads(config.threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clips = load_clips(clips_dir)
     videos, captions = training_videos(clips)
-    labels = torch.cat([clips["label"]] * (len(videos) // len(clips["label"])))
-    target = torch.tensor([c.endswith(NEGATIVE_SUFFIX) for c in captions]).float()
-    if target.min() == target.max():
+    repeat = len(videos) // len(clips["label"])  # training_videos gives every group of a clip
+    labels, E = torch.cat([clips["label"]] * repeat), torch.cat([clips["E"]] * repeat)
+    implausible = torch.tensor([c.endswith(NEGATIVE_SUFFIX) for c in captions])
+    if implausible.all() or not implausible.any():
         raise DreamPhysicsError(f"{clips_dir}: the classifier needs plausible and implausible clips; make them with "
-                                "`invgfx video-prior data --implausible-per-class 50`")
+                                "`invgfx video-prior data --implausible-per-class 100`")
     model_config = ClassifierConfig(size=videos.shape[-1], frames=videos.shape[1], classes=list(CLASSES))
+    E_range = torch.tensor([CLASSES[name].E_range for name in CLASSES])[labels]
+    target = implausibility(E, E_range, implausible, model_config)
     torch.manual_seed(config.seed)
     model = PlausibilityClassifier(model_config)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     alphas = noise_schedule(model_config).alphas_cumprod.float()
     gen = torch.Generator().manual_seed(config.seed)
-    order = torch.randperm(len(videos), generator=torch.Generator().manual_seed(config.seed + 1))
-    test, train = order[: config.held_out], order[config.held_out:]
+    # held out by clip, so no group of a held-out clip is trained on
+    n_clips = len(clips["label"])
+    held = torch.randperm(n_clips, generator=torch.Generator().manual_seed(config.seed + 1))[: config.held_out // repeat]
+    is_test = torch.isin(torch.arange(len(videos)) % n_clips, held)
+    test, train = is_test.nonzero()[:, 0], (~is_test).nonzero()[:, 0]
 
     def batch(index, generator):
-        x = videos[index].float().div(127.5).sub(1).transpose(1, 2)
+        x, _ = batch_of(videos, captions, index, generator)  # mirrored at random: plausibility has no handedness
         t = torch.randint(model_config.t_max, (len(index),), generator=generator)
         return noised(x, t, alphas, generator), t
 
     def accuracy() -> float:
         with torch.no_grad():
             x_t, t = batch(test, torch.Generator().manual_seed(config.seed + 2))
-            return float(((model(x_t, t, labels[test]) > 0).float() == target[test]).float().mean())
+            return float(((model(x_t, t, labels[test]) > 0) == (target[test] > 0.5)).float().mean())
 
     step, seconds = 0, 0.0
     ckpt = out / "checkpoint.pt"
@@ -181,22 +212,11 @@ def save_classifier(model: PlausibilityClassifier, path: str | Path, extra: dict
 
 def load_classifier(path: str | Path) -> tuple[PlausibilityClassifier, dict]:
     """(model in eval mode without gradients, metadata) from a `save_classifier` file."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise DreamPhysicsError(f"{path}: no such classifier file (train one with `invgfx video-prior classifier`)")
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        config = ClassifierConfig(**json.loads(meta["config"]))
-    except (KeyError, ValueError, OSError) as err:
-        raise DreamPhysicsError(f"{path}: not a plausibility classifier ({err}); expected a file written by "
-                                "`invgfx video-prior classifier`") from None
+    _, extra, config = read_model_file(path, "plausibility classifier", "classifier", ClassifierConfig)
     model = PlausibilityClassifier(config)
     model.load_state_dict(load_file(str(path)))
-    extra = {k: json.loads(v) for k, v in meta.items() if k != "config"}
     return model.eval().requires_grad_(False), extra
 
 

@@ -142,25 +142,33 @@ def save_denoiser(model: VideoDenoiser, path: str | Path, extra: dict | None = N
         save_file(state, str(tmp), metadata=meta)
 
 
-def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> tuple[VideoDenoiser, dict]:
-    """(model in eval mode without gradients, metadata) from a `save_denoiser` file."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+def read_model_file(path: str | Path, what: str, command: str, config_class=None) -> tuple[dict, dict, object]:
+    """(config dict, other metadata, config_class(**config) or None) of a learned-prior .safetensors
+    file; errors name the file and say that `what` is made by `invgfx video-prior {command}`."""
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
-        raise DreamPhysicsError(f"{path}: no such weights file (train one with `invgfx video-prior train`)")
+        raise DreamPhysicsError(f"{path}: no such {what} file (train one with `invgfx video-prior {command}`)")
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-        config = PriorConfig(**json.loads(meta["config"]))
-    except (KeyError, ValueError, OSError) as err:
-        raise DreamPhysicsError(f"{path}: not a learned video prior ({err}); expected a file written by "
-                                "`invgfx video-prior train`") from None
+        config = json.loads(meta["config"])
+        built = config_class(**config) if config_class is not None else None
+    except (KeyError, ValueError, TypeError, OSError, SafetensorError) as err:
+        raise DreamPhysicsError(f"{path}: not a {what} ({err}); expected a file written by "
+                                f"`invgfx video-prior {command}`") from None
+    return config, {k: json.loads(v) for k, v in meta.items() if k != "config"}, built
+
+
+def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> tuple[VideoDenoiser, dict]:
+    """(model in eval mode without gradients, metadata) from a `save_denoiser` file."""
+    from safetensors.torch import load_file
+
+    _, extra, config = read_model_file(path, "learned video prior", "train", PriorConfig)
     config.channels = tuple(config.channels)
     model = VideoDenoiser(config)
     model.load_state_dict(load_file(str(path)))
-    extra = {k: json.loads(v) for k, v in meta.items() if k != "config"}
     return model.to(device).eval().requires_grad_(False), extra
 
 
