@@ -68,7 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "plant or cable; its camera, frame rate and boundary conditions), instead of --config")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
-    p.add_argument("--groups", type=int, default=4, help="frame groups M (default 4; the paper: 8 text, 3 image)")
+    p.add_argument("--groups", type=int, default=None,
+                   help="frame groups M (default 4, with --scenario 2 as the learned prior was trained; the paper: "
+                        "8 text, 3 image)")
     p.add_argument("--frames-per-group", type=int, default=8, help="frames per group T (default 8; the paper: 16 text, 25 image)")
     p.add_argument("--grad-substeps", type=int, default=0,
                    help="substeps differentiated before each frame; 0 (default): full BPTT. The paper's 1 is cheaper "
@@ -96,8 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scene-set", action="append", default=[], metavar="KEY=VALUE", help="procedural scene parameter; repeatable")
     p.add_argument("--e-unit", choices=["Pa", "1e7Pa"], default=None, help="unit of E in a PhysGaussian-style config")
     p.add_argument("--max-particles", type=int, default=None, help="simulate at most N particles (others are carried)")
-    p.add_argument("--width", type=int, default=128, help="render width (default 128)")
-    p.add_argument("--height", type=int, default=128, help="render height (default 128)")
+    p.add_argument("--width", type=int, default=None, help="render width (default 128, with --scenario 32)")
+    p.add_argument("--height", type=int, default=None, help="render height (default 128, with --scenario 32)")
     p.add_argument("--background", default="1,1,1", help="background r,g,b in [0, 1] (default white)")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate of the written videos (default 10)")
     p.add_argument("--preview-every", type=int, default=0, metavar="N", help="write a preview video every N epochs (default off)")
@@ -287,6 +289,9 @@ def run_learn_physics(args) -> int:
     if not 0 <= args.cfl < 1:
         raise DreamPhysicsError(f"--cfl {args.cfl}: use a Courant number in (0, 1), or 0 for the config's substep")
     settings = parse_settings(args.scene_set)
+    # --scenario: the learned prior's clips (2 groups of 8 frames at 32 px) unless told otherwise
+    args.groups = args.groups or (2 if args.scenario else 4)
+    args.width, args.height = (args.width or (32 if args.scenario else 128)), (args.height or (32 if args.scenario else 128))
     if args.scenario:
         from invgfx.dreamphysics.learned import demo_scene
 

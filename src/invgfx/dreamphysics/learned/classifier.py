@@ -9,16 +9,20 @@ range. `ClassifierPrior` then uses -log p(plausible | x_t) as the loss of `learn
 (classifier guidance, Dhariwal & Nichol 2021): its gradient flows through the classifier, the
 renderer and the MPM into the parameters, and is a plausibility signal by construction.
 
-Network: four 3x3x3 convolutions (channels c, 2c, 2c, 2c; strides 1, (1,2,2), 2, 2), SiLU,
-the class embedding and a linear map of t / n_timesteps added after the first, mean-pooled to
-one logit. Noise: DDPM `linear` betas (1e-4 to 0.02), t < `t_max` (the levels SDS uses).
+Network: four 3x3x3 convolutions (channels c, 2c, 2c, 2c; strides 1, (1,2,2), 2, 2), each
+followed by GroupNorm (8 groups) and SiLU, the class embedding and a linear map of
+t / n_timesteps added after the first convolution, mean-pooled to one logit. (Without the norms
+it sat at the constant prediction's loss, ln 2, for the first 1000+ steps on the 1000 clips;
+with them it leaves it after ~400.) Noise: DDPM `linear` betas (1e-4 to 0.02), t < `t_max` (the levels SDS uses).
 
-Targets are graded, not 0/1: a clip d decades outside its plausible range has target
-p(implausible) = sigmoid(slope (d - onset)) (`implausibility`), plausible clips 0. With hard
-labels the logit saturates a decade outside the range, so a plant 100x too soft and one 10x too
-soft score alike (+14 and +16, docs/video-prior.md) and guidance has no slope to follow there;
-with graded ones the logit grows about `slope` per decade, and -log p(plausible) = softplus(logit)
-is nearly linear in the decades outside the range.
+Targets are graded, not 0/1: a clip whose E lies s decades outside its class's plausible range
+(s < 0 inside: minus the distance to the nearer end) has target p(implausible) =
+sigmoid(slope (s - onset)) (`implausibility`). With 0/1 labels the logit saturated a decade
+outside the range, so a plant 100x too soft and one 10x too soft scored alike (+14 and +16,
+docs/video-prior.md) and guidance had no slope to follow there; and inside the range the loss
+was flat, so E stopped wherever it first looked plausible, often just below the range. With
+graded targets the logit grows about `slope` per decade on both sides of the range's ends, and
+-log p(plausible) = softplus(logit) is a bowl whose bottom is the middle of the range.
 """
 
 from __future__ import annotations
@@ -52,22 +56,21 @@ class ClassifierConfig:
     n_timesteps: int = 1000
     t_max: int = 500
     target_slope: float = 3.0
-    target_onset: float = 0.25
+    target_onset: float = 0.0
 
 
 def decades_outside(E: Tensor, E_range: Tensor) -> Tensor:
-    """d = max(0, log10(lo / E), log10(E / hi)) for E (N,) Pa and E_range (N, 2) Pa: 0 inside."""
+    """s = max(log10(lo / E), log10(E / hi)) for E (N,) Pa and E_range (N, 2) Pa: how many
+    decades outside the range E lies; negative inside (minus the distance to the nearer end)."""
     lo, hi = E_range.unbind(-1)
-    return torch.clamp(torch.maximum(torch.log10(lo / E), torch.log10(E / hi)), min=0)
+    return torch.maximum(torch.log10(lo / E), torch.log10(E / hi))
 
 
-def implausibility(E: Tensor, E_range: Tensor, implausible: Tensor, config: ClassifierConfig) -> Tensor:
-    """(N,) training targets p(implausible) in [0, 1]: 0 for plausible clips, sigmoid(slope
-    (d - onset)) for implausible ones, d = `decades_outside` (about 0.66 at 3x outside, 0.998
-    at 300x, whose logit 6.7 is still 3 per decade above the one at 30x)."""
-    d = decades_outside(E.double(), E_range.double()).float()
-    graded = torch.sigmoid(config.target_slope * (d - config.target_onset))
-    return torch.where(implausible, graded, torch.zeros_like(graded))
+def implausibility(E: Tensor, E_range: Tensor, config: ClassifierConfig) -> Tensor:
+    """(N,) training targets p(implausible) = sigmoid(slope (s - onset)), s = `decades_outside`:
+    with the defaults 0.18 in the middle of a decade-wide range, 0.5 at its ends, 0.81 at 3x
+    outside, 0.95 at 10x, 0.9975 at 100x."""
+    return torch.sigmoid(config.target_slope * (decades_outside(E.double(), E_range.double()) - config.target_onset)).float()
 
 
 class PlausibilityClassifier(nn.Module):
@@ -83,13 +86,14 @@ class PlausibilityClassifier(nn.Module):
         self.convs = nn.ModuleList([nn.Conv3d(3, c, 3, padding=1), nn.Conv3d(c, 2 * c, 3, padding=1, stride=(1, 2, 2)),
                                     nn.Conv3d(2 * c, 2 * c, 3, padding=1, stride=2),
                                     nn.Conv3d(2 * c, 2 * c, 3, padding=1, stride=2)])
+        self.norms = nn.ModuleList([nn.GroupNorm(8, conv.out_channels) for conv in self.convs])
         self.head = nn.Linear(2 * c, 1)
 
     def forward(self, x_t: Tensor, t: Tensor, label: Tensor) -> Tensor:
         cond = self.label(label) + self.level(t.float()[:, None] / self.config.n_timesteps)
-        h = F.silu(self.convs[0](x_t) + cond[:, :, None, None, None])
-        for conv in self.convs[1:]:
-            h = F.silu(conv(h))
+        h = self.convs[0](x_t) + cond[:, :, None, None, None]
+        for k, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            h = F.silu(norm(h if k == 0 else conv(h)))
         return self.head(h.mean((2, 3, 4)))[:, 0]
 
 
@@ -116,13 +120,13 @@ class ClassifierTrainConfig:
 
 def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierTrainConfig = ClassifierTrainConfig(),
                      progress: bool = True) -> Path:
-    """Train (or resume) on the clips under `clips_dir` (plausible and implausible ones, see
-    scenarios.NEGATIVE_SUFFIX); writes out/classifier.safetensors, out/checkpoint.pt and
+    """Train (or resume) on the clips under `clips_dir` (E inside and outside the plausible
+    ranges: `video-prior data --implausible-per-class`); targets `implausibility`; writes out/classifier.safetensors, out/checkpoint.pt and
     out/log.csv (step, loss, held-out accuracy at checkpoints, seconds). Returns the weights path."""
     from tqdm import tqdm
 
     from invgfx.dreamphysics.learned.data import load_clips
-    from invgfx.dreamphysics.learned.scenarios import CLASSES, NEGATIVE_SUFFIX
+    from invgfx.dreamphysics.learned.scenarios import CLASSES
     from invgfx.dreamphysics.learned.train import batch_of, training_videos
 
     torch.set_num_threads(config.threads)
@@ -132,13 +136,13 @@ def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierT
     videos, captions = training_videos(clips)
     repeat = len(videos) // len(clips["label"])  # training_videos gives every group of a clip
     labels, E = torch.cat([clips["label"]] * repeat), torch.cat([clips["E"]] * repeat)
-    implausible = torch.tensor([c.endswith(NEGATIVE_SUFFIX) for c in captions])
-    if implausible.all() or not implausible.any():
-        raise DreamPhysicsError(f"{clips_dir}: the classifier needs plausible and implausible clips; make them with "
-                                "`invgfx video-prior data --implausible-per-class 100`")
-    model_config = ClassifierConfig(size=videos.shape[-1], frames=videos.shape[1], classes=list(CLASSES))
     E_range = torch.tensor([CLASSES[name].E_range for name in CLASSES])[labels]
-    target = implausibility(E, E_range, implausible, model_config)
+    outside = decades_outside(E, E_range) > 0
+    if outside.all() or not outside.any():
+        raise DreamPhysicsError(f"{clips_dir}: the classifier needs clips with E inside and outside the plausible "
+                                "ranges; make them with `invgfx video-prior data --implausible-per-class 100`")
+    model_config = ClassifierConfig(size=videos.shape[-1], frames=videos.shape[1], classes=list(CLASSES))
+    target = implausibility(E, E_range, model_config)
     torch.manual_seed(config.seed)
     model = PlausibilityClassifier(model_config)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

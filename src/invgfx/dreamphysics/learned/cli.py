@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import argparse
 
-HELP = """The learned video prior: a small video diffusion model trained on procedural MPM clips
-(a jelly ball, a jelly cube, a soft chair, a plant, a rope; physical parameters from plausible
-ranges, see invgfx.dreamphysics.learned.scenarios). Its trained weights ship with invgfx and are
-the default prior of `invgfx learn-physics --prior text:... | image:... | text+image:...`.
-These commands reproduce them: data (simulate clips), train, classifier (a plausibility
-classifier on noised clips, for classifier guidance), sample (a grid to look at)."""
+HELP = """The learned video prior, trained on procedural MPM clips (a jelly ball, a jelly cube, a
+soft chair, a plant, a rope; physical parameters from plausible ranges and 3x-300x outside them,
+see invgfx.dreamphysics.learned.scenarios). What ships with invgfx, and is the default prior of
+`invgfx learn-physics --prior text:... | image:... | plausible:CLASS`, is its plausibility
+classifier on noised clips (classifier guidance). These commands reproduce it: data (simulate
+clips), classifier (train it); and the generative video diffusion model of the same data: train,
+sample (a grid to look at)."""
 
-EXAMPLES = """examples:
-  invgfx video-prior data --out out/prior/clips --per-class 100 --workers 2     # ~8 min on 2 cores
-  invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 3000
-  invgfx video-prior classifier --clips out/prior/clips --out out/prior/classifier   # ~22 min, one thread
+EXAMPLES = """examples (the shipped classifier's recipe: the first two, ~13 + ~13 min on 2 cores):
+  invgfx video-prior data --out out/prior/clips --per-class 100 --implausible-per-class 100 --workers 2
+  invgfx video-prior classifier --clips out/prior/clips --out out/prior/clf --threads 2
+  invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 3000        # ~70 min, one thread
   invgfx video-prior sample --weights out/prior/run/prior.safetensors --out out/prior/samples.png"""
 
 
@@ -27,9 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = cmds.add_parser("data", help="simulate and render training clips (resumable, multi-process)")
     d.add_argument("--out", required=True, help="folder for shard_*.npz (re-running resumes)")
     d.add_argument("--per-class", type=int, default=100, help="plausible clips per object class (default 100)")
-    d.add_argument("--implausible-per-class", type=int, default=50,
+    d.add_argument("--implausible-per-class", type=int, default=100,
                    help="clips per class with E 3x-300x outside the plausible range, captioned '... with unrealistic "
-                        "physics': the negative prompt of the prior's SDS (default 50)")
+                        "physics': what the classifier learns to tell apart, and the negative prompt of the "
+                        "generative prior's SDS (default 100)")
     d.add_argument("--size", type=int, default=32, help="frame side in pixels (default 32)")
     d.add_argument("--workers", type=int, default=2, help="processes (Warp on a CPU is single-threaded; default 2)")
     d.set_defaults(func=run_data)
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_classifier)
 
     s = cmds.add_parser("sample", help="a PNG grid: per class a simulated clip, then samples for its first frame")
-    s.add_argument("--weights", default=None, help="prior .safetensors (default: the shipped weights)")
+    s.add_argument("--weights", required=True, help="generative prior .safetensors of `video-prior train`")
     s.add_argument("--out", required=True, help="PNG grid (a GIF of the same rows is written beside it)")
     s.add_argument("--samples", type=int, default=2, help="samples per class (default 2)")
     s.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
@@ -92,14 +94,13 @@ def run_classifier(args) -> int:
 def run_sample(args) -> int:
     import torch
 
-    from invgfx.dreamphysics.learned import WEIGHTS
     from invgfx.dreamphysics.learned.data import render_clip
     from invgfx.dreamphysics.learned.model import load_denoiser
     from invgfx.dreamphysics.learned.scenarios import CLASSES, scenario
     from invgfx.dreamphysics.learned.train import sample
     from invgfx.splat.io_image import image_grid, write_png, write_video
 
-    model, meta = load_denoiser(args.weights or WEIGHTS)
+    model, meta = load_denoiser(args.weights)
     cfg = model.config
     gen = torch.Generator().manual_seed(args.seed)
     rows = []
