@@ -30,6 +30,7 @@ import argparse
 import csv
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import platform
 import resource
@@ -149,17 +150,18 @@ def main() -> None:
           f"Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
           f"up to {args.epochs} epochs" + (f", stop after {args.patience} inside" if args.patience else ""))
     rows, pending = [], list(runs)
-    active: list = []
+    active: dict = {}  # sentinel -> (process, queue)
     while pending or active:
         while pending and len(active) < args.jobs:
             scene, start = pending.pop(0)
             q = ctx.Queue()
             p = ctx.Process(target=_child, args=(q, scene, start, args))
             p.start()
-            active.append((p, q))
-        p, q = active.pop(0)
-        rows.append(q.get())
-        p.join()
+            active[p.sentinel] = (p, q)
+        for sentinel in multiprocessing.connection.wait(list(active)):  # whichever run ends first
+            p, q = active.pop(sentinel)
+            rows.append(q.get() if not q.empty() else {"scene": "?", "start": "?", "error": f"exit {p.exitcode}"})
+            p.join()
     print("| scene | plausible E (Pa) | init E | final E | inside? | first epoch inside | epochs | wall s | peak RSS MB |")
     print("|---|---|---:|---:|---|---:|---:|---:|---:|")
     for r in rows:
