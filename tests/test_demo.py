@@ -127,7 +127,7 @@ def test_physics_uses_the_learned_prior_when_it_loads(tmp_path, monkeypatch):
     numbers = dict(result.section(tmp_path).numbers)
     assert numbers["video prior"] == "Brightness" and "target E of the reference video (Pa)" not in numbers
     assert numbers["E range of the balls the prior was trained on (Pa)"] == "30,000 - 300,000"
-    assert not result.section(tmp_path).notes
+    assert result.section(tmp_path).notes == [physics.LEARNED_NOTE]  # what the prior is, in words
 
 
 def test_a_failing_part_is_shown_on_the_page_and_the_command_fails(tmp_path, monkeypatch, capsys):

@@ -206,9 +206,27 @@ def test_shipped_prior_judges_the_canonical_scenes_plausible_only_inside_their_r
                                 for g in range(2))
         assert losses["middle"] < min(losses["10x soft"], losses["10x stiff"]), (name, losses)
         assert losses["10x soft"] < losses["100x soft"], (name, losses)
-    video = render_clip(scenario("ball", 0, canonical=True), 32)[::2].clone().requires_grad_(True)
+    video = render_clip(scenario("ball", 0, canonical=True), 32)[::2].detach().requires_grad_(True)
     default_prior("ball", samples=1).loss(video, Condition(), torch.Generator().manual_seed(0)).backward()
     assert torch.isfinite(video.grad).all() and video.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped prior weights")
+def test_learn_physics_text_prior_without_a_model_raises_a_too_soft_ball(tmp_path):
+    """`learn-physics ball --scenario --prior text:PROMPT` with no --model: the shipped prior,
+    for the class the prompt names, on the scenario's 2 x 8 frames at 32 px; from 10x below the
+    ball's range E goes up."""
+    import json
+
+    from invgfx.cli import main
+
+    argv = ["learn-physics", "ball", "--scenario", "--prior", "text:a jelly ball bouncing on the floor", "--init",
+            "E=3e3", "--learn", "E:30:9e7", "--lr", "0.3", "--epochs", "4", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert len(log) == 5
+    assert json.loads((tmp_path / "run" / "params.json").read_text())["E"]["value"] > 1.5 * 3e3
+    assert main([*argv[:3], "--prior", "plausible:teapot", *argv[5:-1], str(tmp_path / "r2")]) == 1  # no such class
 
 
 def test_learn_physics_uses_the_learned_prior_on_its_scenario(tmp_path):
