@@ -6,8 +6,8 @@ bottom of its plausible range to 100x above its top, render 2 groups x 8 frames 
 average the prior's loss, -log p(plausible | x_t), over the groups and --draws noise draws (the
 same draws at every E). Prints one table per class: E, position relative to the range, loss,
 p(plausible) = exp(-loss), and the seconds the simulation took. A prior that judges stiffness
-has its minimum inside the range and grows on both sides. --png writes a picture: a row per E,
-the 8 frames of group 0 (3x, nearest), labelled with p(plausible).
+has its minimum inside the range and grows on both sides. --png writes a picture: a row per
+class, a column per E, each cell the clip's last frame (3x, nearest) under its p(plausible).
 
     python benchmarks/prior_judgement.py [--classes ball,plant] [--weights FILE] [--png docs/images/prior_judgement.png]
 """
@@ -37,7 +37,7 @@ def main() -> None:
     from invgfx.dreamphysics.learned.data import render_clip
     from invgfx.dreamphysics.learned.scenarios import CLASSES, GROUPS, scenario
     from invgfx.dreamphysics.prior import Condition
-    from invgfx.splat import image_grid, write_png
+    from invgfx.splat import write_png
 
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     torch.set_num_threads(1)
@@ -61,24 +61,25 @@ def main() -> None:
             loss = sum(float(prior.loss(video[g::GROUPS], Condition(), torch.Generator().manual_seed(0)))
                        for g in range(GROUPS)) / GROUPS
             print(f"| {E:.2g} | {where} | {loss:.3f} | {math.exp(-loss):.3f} | {seconds:.1f} |", flush=True)
-            rows.append((name, where, E, loss, video[0::GROUPS].repeat_interleave(3, -1).repeat_interleave(3, -2)))
+            rows.append((name, where, E, loss, video[-1].repeat_interleave(3, -1).repeat_interleave(3, -2)))
     if args.png:
         import numpy as np
         from PIL import Image, ImageDraw
 
-        frames = [f for *_, v in rows for f in v]
-        grid_img = image_grid(frames, nrow=len(rows[0][4]))
-        picture = Image.fromarray((grid_img.permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy())
-        label_w = 150
-        canvas = Image.new("RGB", (picture.width + label_w, picture.height), "white")
-        canvas.paste(picture, (label_w, 0))
+        columns = len(grid)
+        cell, top, left = rows[0][4].shape[-1], 14, 60
+        canvas = Image.new("RGB", (left + columns * (cell + 4), (len(rows) // columns) * (cell + top + 4) + top), "white")
         draw = ImageDraw.Draw(canvas)
-        step = picture.height / len(rows)
-        for k, (name, where, E, loss, _) in enumerate(rows):
-            draw.text((4, k * step + 4), f"{name} {E:.0e} Pa", fill="black")
-            draw.text((4, k * step + 16), f"{where}: p={math.exp(-loss):.2f}", fill="black")
-        image = torch.from_numpy(np.array(canvas)).permute(2, 0, 1).float() / 255
-        write_png(args.png, image)
+        for c, (where, _) in enumerate(grid):
+            draw.text((left + c * (cell + 4), 0), where, fill="black")
+        for k, (name, where, E, loss, frame) in enumerate(rows):
+            r, c = divmod(k, columns)
+            x, y = left + c * (cell + 4), top + r * (cell + top + 4)
+            if c == 0:
+                draw.text((2, y + top + cell // 2), name, fill="black")
+            draw.text((x, y), f"{E:.0e} p={math.exp(-loss):.2f}", fill="black")
+            canvas.paste(Image.fromarray((frame.permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy()), (x, y + top))
+        write_png(args.png, torch.from_numpy(np.array(canvas)).permute(2, 0, 1).float() / 255)
         print(f"\nwrote {args.png}")
 
 
