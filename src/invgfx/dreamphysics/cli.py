@@ -41,7 +41,9 @@ before_after.mp4 (initial vs learned parameters, side by side); --preview-every 
 preview_EPOCH.mp4 every N epochs."""
 
 EXAMPLES = """examples:
-  invgfx learn-physics ball --config configs/dreamphysics/ball.json --scene-set n_gaussians=300 \
+  invgfx learn-physics ball --scenario --prior text:"a jelly ball bouncing on the floor" --init E=3e2 \\
+      --learn E:30:9e7 --lr 0.3 --out out/ball                  # the shipped learned prior, no network
+  invgfx learn-physics ball --config configs/dreamphysics/ball.json --scene-set n_gaussians=300 \\
       --prior reference:out/ball_gt.gif --true-E 5e4 --init E=5e2 --out out/ball_low
   invgfx learn-physics ball --config configs/mpm/ball_jelly.json --prior reference:gt.mp4 --init E=5e2 --out out/ball
   invgfx learn-physics plant --config configs/mpm/plant_jelly.json --prior text:"a plant swaying in the wind" \\
