@@ -13,7 +13,8 @@ Network: four 3x3x3 convolutions (channels c, 2c, 2c, 2c; strides 1, (1,2,2), 2,
 followed by GroupNorm (8 groups) and SiLU, the class embedding and a linear map of
 t / n_timesteps added after the first convolution, mean-pooled to one logit. (Without the norms
 it sat at the constant prediction's loss, ln 2, for the first 1000+ steps on the 1000 clips;
-with them it leaves it after ~400.) Noise: DDPM `linear` betas (1e-4 to 0.02), t < `t_max` (the levels SDS uses).
+with them it leaves it after ~400.) Noise: DDPM `linear` betas (1e-4 to 0.02), t < `t_max`
+(the levels SDS uses).
 
 Targets are graded, not 0/1: a clip whose E lies s decades outside its class's plausible range
 (s < 0 inside: minus the distance to the nearer end) has target p(implausible) =
@@ -121,8 +122,9 @@ class ClassifierTrainConfig:
 def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierTrainConfig = ClassifierTrainConfig(),
                      progress: bool = True) -> Path:
     """Train (or resume) on the clips under `clips_dir` (E inside and outside the plausible
-    ranges: `video-prior data --implausible-per-class`); targets `implausibility`; writes out/classifier.safetensors, out/checkpoint.pt and
-    out/log.csv (step, loss, held-out accuracy at checkpoints, seconds). Returns the weights path."""
+    ranges: `video-prior data --implausible-per-class`), towards `implausibility`; writes
+    out/classifier.safetensors, out/checkpoint.pt and out/log.csv (step, loss, held-out accuracy
+    at checkpoints, seconds). Returns the weights path."""
     from tqdm import tqdm
 
     from invgfx.dreamphysics.learned.data import load_clips
