@@ -160,8 +160,8 @@ def main() -> None:
             active[p.sentinel] = (p, q)
         for sentinel in multiprocessing.connection.wait(list(active)):  # whichever run ends first
             p, q = active.pop(sentinel)
-            rows.append(q.get() if not q.empty() else {"scene": "?", "start": "?", "error": f"exit {p.exitcode}"})
             p.join()
+            rows.append(q.get() if not q.empty() else {"scene": "?", "start": "?", "error": f"exit {p.exitcode}"})
     print("| scene | plausible E (Pa) | init E | final E | inside? | first epoch inside | epochs | wall s | peak RSS MB |")
     print("|---|---|---:|---:|---|---:|---:|---:|---:|")
     for r in rows:
