@@ -13,7 +13,7 @@ classifier on noised clips (classifier guidance). These commands reproduce it: d
 clips), classifier (train it); and the generative video diffusion model of the same data: train,
 sample (a grid to look at)."""
 
-EXAMPLES = """examples (the shipped classifier's recipe: the first two, ~13 + ~17 min on 2 cores):
+EXAMPLES = """examples (the shipped classifier's recipe: the first two, ~13 + ~19 min on 2 cores):
   invgfx video-prior data --out out/prior/clips --per-class 100 --implausible-per-class 100 --workers 2
   invgfx video-prior classifier --clips out/prior/clips --out out/prior/clf --threads 2
   invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 3000        # ~70 min, one thread
