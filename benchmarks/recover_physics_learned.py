@@ -80,7 +80,7 @@ def run(scene: str, start: str, args) -> dict:
 
     began = time.perf_counter()
     config_learn = LearnConfig(epochs=args.epochs, groups=2, frames_per_group=FRAMES // 2, update="adam", lr=args.lr,
-                               seed=args.seed)
+                               seed=args.seed, search=args.search)
     try:
         learn(simulate, params, prior, config_learn, condition=Condition(text=cls.captions[0]), out_dir=out,
               on_epoch=stop_when_inside, progress=False)
@@ -90,6 +90,8 @@ def run(scene: str, start: str, args) -> dict:
     seconds = time.perf_counter() - began
     final = history[-1]["E"]
     first_inside = next((int(h["epoch"]) + 1 for h in history if cls.inside(h["E"])), None)
+    searched = min(csv.DictReader(open(out / "search.csv")), key=lambda r: float(r["loss"]))["E"] \
+        if (out / "search.csv").exists() else None
     what, before = motion_statistic(scene, cloud, config, e0)
     _, after = motion_statistic(scene, cloud, config, final)
     _, middle = motion_statistic(scene, cloud, config, math.sqrt(lo * hi))
@@ -105,7 +107,7 @@ def run(scene: str, start: str, args) -> dict:
         write_video(out / "before_after.mp4", pair, fps=round(1 / config.frame_dt))
         write_video(out / "before_after.gif", pair, fps=round(1 / config.frame_dt))
         plot_history(history, out / "plot.png")
-    return {"scene": scene, "range": f"{lo:.0e}-{hi:.0e}", "init": e0, "final": final, "inside": cls.inside(final),
+    return {"scene": scene, "range": f"{lo:.0e}-{hi:.0e}", "init": e0, "searched": searched, "final": final, "inside": cls.inside(final),
             "first_inside": first_inside, "epochs": len(history), "seconds": seconds,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "statistic": what,
             "before": before, "after": after, "middle": middle}
@@ -135,6 +137,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help="noise draws averaged per epoch (default: the prior's, 4 classifier, 2 SDS)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--search", type=int, default=0, metavar="N",
+                        help="judge the start and N log-spaced E across the bounds first, start from the best "
+                             "(LearnConfig.search; default 0: off); its time is in the wall time")
     parser.add_argument("--weights", default=None, help="learned prior .safetensors (default: the shipped one)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (one core each)")
     parser.add_argument("--out", default=None, help="folder for videos and plots")
@@ -148,7 +153,8 @@ def main() -> None:
              f"{args.samples or 'default'} draws" + (f", guidance {args.guidance}" if args.guidance else ""))
     print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {judge}; "
           f"Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
-          f"up to {args.epochs} epochs" + (f", stop after {args.patience} inside" if args.patience else ""))
+          f"up to {args.epochs} epochs" + (f", stop after {args.patience} inside" if args.patience else "")
+          + (f"; search of {args.search} values first" if args.search else ""))
     rows, pending = [], list(runs)
     active: dict = {}  # sentinel -> (process, queue)
     while pending or active:
@@ -168,7 +174,8 @@ def main() -> None:
         if "error" in r:
             print(f"| {r['scene']} | {r['start']}: {r['error']} |")
             continue
-        print(f"| {r['scene']} | {r['range']} | {r['init']:.3g} | {r['final']:.3g} | {'yes' if r['inside'] else 'no'} | "
+        init = f"{r['init']:.3g}" + (f" (search: {float(r['searched']):.2g})" if r["searched"] else "")
+        print(f"| {r['scene']} | {r['range']} | {init} | {r['final']:.3g} | {'yes' if r['inside'] else 'no'} | "
               f"{r['first_inside'] or '-'} | {r['epochs']} | {r['seconds']:.0f} | {r['rss_mb']:.0f} |")
     print()
     print("| scene | statistic | at init E | at learned E | at the range's middle |")

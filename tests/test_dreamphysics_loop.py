@@ -4,6 +4,7 @@ invgfx.dreamphysics, driven by an analytic simulator (a blob on a damped spring)
 import csv
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -172,3 +173,37 @@ def test_checkpoint_resume_continues_exactly(tmp_path):
     assert saved["stiffness"]["value"] == pytest.approx(float(fresh["stiffness"].value.detach()), rel=1e-6)
     assert saved["stiffness"]["bounds"] == [1.0, 1e4]
     assert math.isfinite(float(rows[0]["loss"]))
+
+
+def test_search_starts_in_the_basin_of_a_loss_that_is_flat_far_from_it(tmp_path):
+    """A loss flat (to float precision) beyond a decade from the answer: gradient steps from 100x
+    off stay put; with search the run starts next to the answer and ends there."""
+    from invgfx.dreamphysics.loop import search_start
+    from invgfx.dreamphysics.prior import VideoPrior
+
+    class Basin(VideoPrior):  # video brightness = log10(E) / 10; loss 1 - exp(-(decades from 1e5 / 0.2)^2)
+        calls = 0
+
+        def loss(self, video, condition, generator=None):
+            Basin.calls += 1
+            return 1 - torch.exp(-((video.mean() * 10 - 5) / 0.2) ** 2)
+
+    def simulate(params, frames):
+        return (params["E"].value.log10() / 10).reshape(1, 1, 1, 1).expand(len(frames), 3, 4, 4)
+
+    config = LearnConfig(epochs=10, groups=2, frames_per_group=2, lr=0.2)
+    plain = ParameterSet([scalar("E", 1e3, 1e1, 1e9)])
+    learn(simulate, plain, Basin(), config, progress=False)
+    assert float(plain["E"].value) == pytest.approx(1e3, rel=1e-3)  # no slope to follow
+    searched = ParameterSet([scalar("E", 1e3, 1e1, 1e9)])
+    history = learn(simulate, searched, Basin(), replace(config, search=9), out_dir=tmp_path, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "search.csv")))
+    assert [float(r["E"]) for r in rows] == pytest.approx([1e3] + [10.0 ** k for k in range(1, 10)])
+    assert float(rows[5]["loss"]) == pytest.approx(0, abs=1e-6)  # the grid point at 1e5 is the answer
+    assert history[-1]["E"] == pytest.approx(1e5, rel=0.05)
+    Basin.calls = 0
+    search_start(simulate, ParameterSet([scalar("E", 1e3, 1e1, 1e9)]), Basin(), replace(config, search=3),
+                 progress=False)
+    assert Basin.calls == 4 * 2  # start + 3 values, every group
+    with pytest.raises(DreamPhysicsError, match="one global value"):
+        search_start(simulate, ParameterSet([scalar("nu", 0.3, 0.1, 0.45)]), Basin(), replace(config, search=3))

@@ -88,6 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "one value outside the boxes and one inside each (simulation space, m; later boxes win)")
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
                    help="initial value of a learned parameter (default: the config's)")
+    p.add_argument("--search", type=int, default=0, metavar="N",
+                   help="before learning, judge the start and N log-spaced values of E between its --learn bounds "
+                        "(forward only) and start from the best: for losses with plateaus far from the answer "
+                        "(default 0: off); writes search.csv")
     p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate in log(theta) (default 0.1)")
     p.add_argument("--lr-final", type=float, default=None,
@@ -333,7 +337,7 @@ def run_learn_physics(args) -> int:
                                    scenario_class=args.scene if args.scenario else None)
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
-                         update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed,
+                         update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed, search=args.search,
                          **({"betas": parse_betas(args.betas)} if args.betas else {}))
 
     def preview(epoch: int, current: ParameterSet) -> None:

@@ -36,6 +36,7 @@ from invgfx.dreamphysics.updates import ADAM_BETAS, LogUpdate, cosine_lr
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.csv"
 PARAMS = "params.json"
+SEARCH = "search.csv"
 
 Simulate = Callable[[ParameterSet, Tensor], Tensor]
 
@@ -47,7 +48,9 @@ class LearnConfig:
     T = 16 for ModelScope, 3 x 25 for SVD); update: "eq5" | "reference" | "adam" (see
     updates.py) with learning rate lr (in log(theta) units; log10 for "reference"), annealed
     to lr_final over the epochs along a half cosine if lr_final is set (updates.cosine_lr), and,
-    for Adam, betas; seed: of the prior's noise."""
+    for Adam, betas; seed: of the prior's noise; search: before the first epoch, evaluate the
+    prior at the start and at this many log-spaced values of E between its bounds and start from
+    the best (`search_start`; 0: off)."""
 
     epochs: int = 50
     groups: int = 8
@@ -57,6 +60,7 @@ class LearnConfig:
     lr_final: float | None = None
     betas: tuple[float, float] = ADAM_BETAS
     seed: int = 0
+    search: int = 0
 
 
 def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: LearnConfig,
@@ -80,6 +84,10 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
         if not (out / CHECKPOINT).exists():
             raise DreamPhysicsError(f"resume: no checkpoint {CHECKPOINT} in {out}; run without resume to start")
         history = _load_checkpoint(out / CHECKPOINT, config, params, update, generator)
+    if config.search and not history:
+        rows = search_start(simulate, params, prior, config, condition=condition, progress=progress)
+        if out is not None:
+            _write_csv(out / SEARCH, rows)
 
     bar = tqdm(range(len(history), config.epochs), initial=len(history), total=config.epochs,
                desc="learn-physics", disable=not progress)
@@ -104,16 +112,52 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
     return history
 
 
+def search_start(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: LearnConfig, name: str = "E",
+                 condition: Condition = Condition(), progress: bool = True) -> list[dict]:
+    """A coarse search for where to start, for losses with plateaus (a squashed ball, a plant too
+    stiff to move: docs/video-prior.md), where gradient steps from a far start wander: the prior's
+    loss, averaged over all M groups with the same noise draws, at the start and at
+    `config.search` log-spaced values of the global parameter `name` between its bounds, without
+    gradients. Sets `name` to the best; returns one {name, "loss"} per value, the start first."""
+    import math
+
+    from tqdm import tqdm
+
+    p = params[name] if name in params else None
+    if p is None or p.layout != "global":
+        raise DreamPhysicsError(f"search: needs {name} learned as one global value (--learn {name}:LO:HI), "
+                                f"not {'absent' if p is None else p.layout}")
+    start = float(p.value.detach()[0])
+    values = [start] + torch.logspace(math.log10(p.lo), math.log10(p.hi), config.search, dtype=torch.float64).tolist()
+    rows = []
+    with torch.no_grad():
+        for value in tqdm(values, desc=f"search {name}", disable=not progress):
+            p.value.fill_(value)
+            losses = []
+            for group in range(config.groups):
+                frames = group_frames(group, config.groups, config.frames_per_group)
+                video = simulate(params, frames)
+                losses.append(float(prior.loss(video, replace(condition, frames=frames),
+                                               torch.Generator().manual_seed(config.seed))))
+            rows.append({name: value, "loss": sum(losses) / len(losses)})
+        p.value.fill_(min(rows, key=lambda r: r["loss"])[name])
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue().encode())
+
+
 def _save(out: Path, config: LearnConfig, params: ParameterSet, update: LogUpdate, generator: torch.Generator,
           history: list[dict]) -> None:
     with atomic_output(out / CHECKPOINT) as tmp:
         torch.save({"config": asdict(config), "params": params.state_dict(), "update": update.state_dict(),
                     "generator": generator.get_state(), "history": history}, tmp)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    write_atomic(out / LOG, text.getvalue().encode())
+    _write_csv(out / LOG, history)
     write_atomic(out / PARAMS, json.dumps(params.to_json(), indent=1).encode())
 
 
