@@ -107,7 +107,8 @@ def run(scene: str, start: str, args) -> dict:
         write_video(out / "before_after.mp4", pair, fps=round(1 / config.frame_dt))
         write_video(out / "before_after.gif", pair, fps=round(1 / config.frame_dt))
         plot_history(history, out / "plot.png")
-    return {"scene": scene, "range": f"{lo:.0e}-{hi:.0e}", "init": e0, "searched": searched, "final": final, "inside": cls.inside(final),
+    return {"scene": scene, "range": f"{lo:.0e}-{hi:.0e}", "init": e0, "searched": searched, "final": final,
+            "inside": cls.inside(final),
             "first_inside": first_inside, "epochs": len(history), "seconds": seconds,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "statistic": what,
             "before": before, "after": after, "middle": middle}

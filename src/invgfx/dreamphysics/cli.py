@@ -297,7 +297,8 @@ def run_learn_physics(args) -> int:
     settings = parse_settings(args.scene_set)
     # --scenario: the learned prior's clips (2 groups of 8 frames at 32 px) unless told otherwise
     args.groups = args.groups or (2 if args.scenario else 4)
-    args.width, args.height = (args.width or (32 if args.scenario else 128)), (args.height or (32 if args.scenario else 128))
+    side = 32 if args.scenario else 128
+    args.width, args.height = args.width or side, args.height or side
     if args.scenario:
         from invgfx.dreamphysics.learned import demo_scene
 

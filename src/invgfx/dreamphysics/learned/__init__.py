@@ -27,22 +27,21 @@ from pathlib import Path
 
 SHIPPED = Path(__file__).parent / "weights" / "classifier.safetensors"
 
-# words of a prompt that name each class (besides the class's own name)
-CLASS_WORDS = {"ball": ("ball", "sphere"), "box": ("box", "cube", "block"), "chair": ("chair", "stool"),
-               "plant": ("plant", "tree", "flower"), "cable": ("cable", "rope", "string")}
-
 
 def class_of_prompt(prompt: str) -> str:
-    """The object class a prompt names ("a jelly ball bouncing" -> "ball"), by CLASS_WORDS."""
+    """The object class a prompt names ("a jelly ball bouncing" -> "ball"), by its classes' words
+    (singular or plural)."""
     from invgfx.dreamphysics.errors import DreamPhysicsError
+    from invgfx.dreamphysics.learned.scenarios import CLASSES
 
     words = set(prompt.lower().replace(",", " ").replace(".", " ").split())
-    found = [name for name, names in CLASS_WORDS.items() if words & {w for n in names for w in (n, n + "s")}]
+    found = [c.name for c in CLASSES.values() if words & {w for n in c.words for w in (n, n + "s")}]
     if len(found) != 1:
         raise DreamPhysicsError(
             f"prompt {prompt!r}: the learned prior judges one object class and this prompt names "
             f"{'none' if not found else ' and '.join(found)}; name one of " +
-            "; ".join(f"{k} ({', '.join(v)})" for k, v in CLASS_WORDS.items()) + ", or use --prior plausible:CLASS")
+            "; ".join(f"{c.name} ({', '.join(c.words)})" for c in CLASSES.values())
+            + ", or use --prior plausible:CLASS")
     return found[0]
 
 
@@ -50,7 +49,8 @@ def file_kind(path: str | Path) -> str:
     """'classifier' or 'denoiser': which learned-prior model a .safetensors file holds."""
     from invgfx.dreamphysics.learned.model import read_model_file
 
-    config, _, _ = read_model_file(path, "learned-prior", "classifier` or `invgfx video-prior train")
+    config, _, _ = read_model_file(path, "learned-prior",
+                                   "`invgfx video-prior classifier` or `invgfx video-prior train`")
     return "classifier" if "t_max" in config else "denoiser"
 
 

@@ -220,7 +220,7 @@ def load_classifier(path: str | Path) -> tuple[PlausibilityClassifier, dict]:
     """(model in eval mode without gradients, metadata) from a `save_classifier` file."""
     from safetensors.torch import load_file
 
-    _, extra, config = read_model_file(path, "plausibility classifier", "classifier", ClassifierConfig)
+    _, extra, config = read_model_file(path, "plausibility classifier", "`invgfx video-prior classifier`", ClassifierConfig)
     model = PlausibilityClassifier(config)
     model.load_state_dict(load_file(str(path)))
     return model.eval().requires_grad_(False), extra

@@ -142,14 +142,14 @@ def save_denoiser(model: VideoDenoiser, path: str | Path, extra: dict | None = N
         save_file(state, str(tmp), metadata=meta)
 
 
-def read_model_file(path: str | Path, what: str, command: str, config_class=None) -> tuple[dict, dict, object]:
+def read_model_file(path: str | Path, what: str, made_by: str, config_class=None) -> tuple[dict, dict, object]:
     """(config dict, other metadata, config_class(**config) or None) of a learned-prior .safetensors
-    file; errors name the file and say that `what` is made by `invgfx video-prior {command}`."""
+    file; errors name the file and say that `what` is made by the command(s) `made_by`."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
-        raise DreamPhysicsError(f"{path}: no such {what} file (train one with `invgfx video-prior {command}`)")
+        raise DreamPhysicsError(f"{path}: no such {what} file (train one with {made_by})")
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
@@ -157,7 +157,7 @@ def read_model_file(path: str | Path, what: str, command: str, config_class=None
         built = config_class(**config) if config_class is not None else None
     except (KeyError, ValueError, TypeError, OSError, SafetensorError) as err:
         raise DreamPhysicsError(f"{path}: not a {what} ({err}); expected a file written by "
-                                f"`invgfx video-prior {command}`") from None
+                                f"{made_by}") from None
     return config, {k: json.loads(v) for k, v in meta.items() if k != "config"}, built
 
 
@@ -165,7 +165,7 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> tuple
     """(model in eval mode without gradients, metadata) from a `save_denoiser` file."""
     from safetensors.torch import load_file
 
-    _, extra, config = read_model_file(path, "learned video prior", "train", PriorConfig)
+    _, extra, config = read_model_file(path, "learned video prior", "`invgfx video-prior train`", PriorConfig)
     config.channels = tuple(config.channels)
     model = VideoDenoiser(config)
     model.load_state_dict(load_file(str(path)))

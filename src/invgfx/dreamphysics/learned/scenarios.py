@@ -54,13 +54,15 @@ class ObjectClass:
     """A kind of scenario: the plausible physical ranges it is drawn from and its captions.
 
     E_range: (lo, hi) Pa, sampled log-uniformly; nu_range: uniform; density: kg/m^3;
-    captions: prompts, one drawn per clip; the first is the canonical one."""
+    captions: prompts, one drawn per clip; the first is the canonical one; words: the words of a
+    prompt that name this class (`invgfx.dreamphysics.learned.class_of_prompt`)."""
 
     name: str
     E_range: tuple[float, float]
     nu_range: tuple[float, float]
     density: float
     captions: tuple[str, ...]
+    words: tuple[str, ...] = ()
     n_gaussians: int = 300
 
     def inside(self, E: float) -> bool:
@@ -71,15 +73,17 @@ CLASSES = {
     c.name: c for c in (
         ObjectClass("ball", (3e4, 3e5), (0.30, 0.45), 1000.0,
                     ("a jelly ball bouncing on the floor", "a jelly ball dropping onto the floor",
-                     "a soft ball falling on the ground")),
+                     "a soft ball falling on the ground"), ("ball", "sphere")),
         ObjectClass("box", (3e4, 3e5), (0.30, 0.45), 1000.0,
-                    ("a jelly cube dropping onto the floor", "a soft box falling on the ground")),
+                    ("a jelly cube dropping onto the floor", "a soft box falling on the ground"),
+                    ("box", "cube", "block")),
         ObjectClass("chair", (1e5, 1e6), (0.30, 0.40), 600.0,
-                    ("a chair dropping onto the floor", "a soft chair falling on the ground")),
+                    ("a chair dropping onto the floor", "a soft chair falling on the ground"), ("chair", "stool")),
         ObjectClass("plant", (1e6, 1e7), (0.30, 0.40), 800.0,
-                    ("a plant swaying in the wind", "a potted plant swaying", "a plant moving in the wind")),
+                    ("a plant swaying in the wind", "a potted plant swaying", "a plant moving in the wind"),
+                    ("plant", "tree", "flower")),
         ObjectClass("cable", (1e5, 1e6), (0.30, 0.40), 1000.0,
-                    ("a rope hanging and swinging", "a cable hanging between two posts")),
+                    ("a rope hanging and swinging", "a cable hanging between two posts"), ("cable", "rope", "string")),
     )
 }
 
