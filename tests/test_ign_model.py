@@ -7,7 +7,7 @@ import torch
 from invgfx.ign import IGNError
 from invgfx.ign.data import BatchSet
 from invgfx.ign.model import DCIGN, IGNConfig, active_mask, clamp_latents, n_parameters, sgvb_loss
-from invgfx.ign.train import TrainConfig, load_checkpoint, train
+from invgfx.ign.train import TrainConfig, load_checkpoint, train, train_step
 from invgfx.ign.shapes import single_thread
 
 
@@ -117,6 +117,28 @@ def test_training_learns_a_bright_object_on_black(tmp_path, likelihood):
     with torch.no_grad():
         image = model.eval().decode(model.encode(x)[0])
     assert (image - x)[:, :, 6:10, 6:10].abs().max() < 0.1 and image.min() >= 0 and image.max() <= 1
+
+
+def test_kl_weight_scales_only_the_kl_term_of_the_gradient():
+    """A step with kl_weight w moves the weights by the gradient of recon + w * KL (SGD, lr 1)."""
+    config, w = IGNConfig(image_size=16, n_latent=6), 0.25
+    x = torch.tensor(_toy_batches().images[3]).float().div(255)[:, None]
+    torch.manual_seed(0)
+    model = DCIGN(config)
+    before = [p.detach().clone() for p in model.parameters()]
+    row = train_step(model, torch.optim.SGD(model.parameters(), lr=1.0), x, "identity", TrainConfig(kl_weight=w),
+                     torch.Generator().manual_seed(3))
+    steps = [b - p.detach() for b, p in zip(before, model.parameters())]
+    with torch.no_grad():
+        for p, b in zip(model.parameters(), before):
+            p.copy_(b)
+    logits, mu, logvar, _ = model(x, active_mask("identity", config), 0.01, torch.Generator().manual_seed(3))
+    _, recon, kl = sgvb_loss(logits, x, mu, logvar)
+    expected = torch.autograd.grad(recon + w * kl, list(model.parameters()))
+    assert row["loss"] == pytest.approx((recon.item() + w * kl.item()) / len(x), rel=1e-5)
+    assert kl.item() > 1e-3  # the KL term is present, so its weight is tested
+    for got, want in zip(steps, expected):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 def test_missing_checkpoint_is_explained(tmp_path):

@@ -61,6 +61,9 @@ def register(subparsers) -> None:
     t.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4, the original code)")
     t.add_argument("--strength", type=float, default=0.01,
                    help="invariance gradient scale for clamped latents (paper: about 1/100; default: 0.01)")
+    t.add_argument("--kl-weight", type=float,
+                   help="weight of the KL term against the reconstruction summed over pixels (1: the plain SGVB "
+                   "bound; default: (SIZE/150)^2, the paper's balance at 150 px: 0.18 at 64 px)")
     t.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
                    help="batch kind ratio (paper: 1 1 1 10)")
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
@@ -194,7 +197,8 @@ def cmd_train(args) -> None:
         batches, meta = load_or_generate(spec, args.cache_dir).train, {"dataset": asdict(spec)}
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
-    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, ratio=tuple(args.ratio),
+    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight,
+                      ratio=tuple(args.ratio),
                       baseline=args.baseline, checkpoint_every=args.checkpoint_every, seed=args.seed)
     model = DCIGN(config).to(args.device)
     print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "
