@@ -33,6 +33,10 @@ def main() -> None:
     ap.add_argument("--family", choices=("faces", "chairs"), default="faces")
     ap.add_argument("--steps", type=int, default=3000, help="training steps per model")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kl-weight", type=float,
+                    help="KL weight of both models (default: TrainConfig's, (64/150)^2 = 0.18 at 64 px)")
+    ap.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
+                    help="DC-IGN's batch kind ratio (paper: 1 1 1 10)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
     ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
     ap.add_argument("--cache-dir", default=".invgfx_cache/ign")
@@ -50,7 +54,8 @@ def main() -> None:
     out = Path(args.out) / args.family
     results, times, models = {}, {}, {}
     for name, baseline in (("DC-IGN", False), ("baseline", True)):
-        cfg = TrainConfig(steps=args.steps, baseline=baseline, seed=args.seed, checkpoint_every=1000)
+        cfg = TrainConfig(steps=args.steps, baseline=baseline, seed=args.seed, checkpoint_every=1000,
+                          kl_weight=args.kl_weight, ratio=tuple(args.ratio))
         t0 = time.time()
         train(DCIGN(IGNConfig()), data.train, cfg, out / name, {"dataset": asdict(spec)})
         times[name] = time.time() - t0
@@ -60,7 +65,8 @@ def main() -> None:
         times[f"{name} eval"] = time.time() - t0
         models[name] = (model, meta["calibration"])
 
-    print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}\n")
+    print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}, KL weight "
+          f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}\n")
     print(format_table(results, spec.image_size))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
           f"shared with other jobs (torch threads {torch.get_num_threads()}), no GPU; torch {torch.__version__}")
