@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from invgfx.cli import main
+from invgfx.ign.export import shipped_checkpoint
+from invgfx.ign.train import load_checkpoint
 from invgfx.splat import read_image, read_ply, read_video
 
 
@@ -61,7 +63,10 @@ def test_quick_demo_writes_a_page_whose_links_and_numbers_hold(tmp_path):
     novel, copy = map(float, ign["novel-view MSE / pixel, azimuth; copying the input (measured here on these faces)"]
                       .split(";"))
     assert 0 < novel < copy  # the re-render beats copying the frontal view
-    assert float(ign["R^2 azimuth latent vs truth [benchmark]"]) == pytest.approx(0.82, abs=0.01)
+    # the page shows the benchmark figures stored in the shipped checkpoint, not numbers of its own
+    _, meta = load_checkpoint(shipped_checkpoint("faces"))
+    stored = meta["benchmark"]["metrics"]["r2_azimuth"]
+    assert float(ign["R^2 azimuth latent vs truth [benchmark]"]) == pytest.approx(stored, abs=5e-4)
     sweep = read_image(tmp_path / "ign" / "azimuth_sweep.png")
     assert tuple(sweep.shape[1:]) == (2 * (2 * 66 + 2), 2 * (6 * 66 + 2))  # 2 faces x (input + 5 azimuths), 2x
 
