@@ -197,8 +197,7 @@ def cmd_train(args) -> None:
         batches, meta = load_or_generate(spec, args.cache_dir).train, {"dataset": asdict(spec)}
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
-    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight,
-                      ratio=tuple(args.ratio),
+    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
                       baseline=args.baseline, checkpoint_every=args.checkpoint_every, seed=args.seed)
     model = DCIGN(config).to(args.device)
     print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "
