@@ -179,8 +179,9 @@ def active_mask(kind: str, config: IGNConfig) -> Tensor:
 
 
 def sgvb_loss(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, likelihood: str = "bernoulli",
-              gaussian_std: float = 0.1) -> tuple[Tensor, Tensor, Tensor]:
-    """Negative ELBO summed over the batch (as the original code): reconstruction + KL(Q(z|x) || N(0, I)).
+              gaussian_std: float = 0.1, kl_weight: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+    """Negative ELBO summed over the batch (as the original code): reconstruction + kl_weight *
+    KL(Q(z|x) || N(0, I)); kl_weight 1 is the bound itself (see train.paper_kl_weight for other sizes).
 
     logits, x: (B, 1, S, S), x in [0, 1]; mu, logvar: (B, n_latent). likelihood "bernoulli" (BCE
     on logits) or "gaussian" (logits are the mean itself; fixed std `gaussian_std`, constant
@@ -193,7 +194,7 @@ def sgvb_loss(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, likelihood:
     else:
         raise IGNError(f"likelihood {likelihood!r} is not one of 'bernoulli', 'gaussian'")
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()
-    return recon + kl, recon, kl
+    return recon + kl_weight * kl, recon, kl
 
 
 def n_parameters(model: nn.Module) -> int:

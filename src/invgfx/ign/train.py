@@ -52,14 +52,11 @@ class TrainConfig:
         return paper_kl_weight(image_size) if self.kl_weight is None else self.kl_weight
 
 
-PAPER_IMAGE_SIZE = 150
-
-
 def paper_kl_weight(image_size: int) -> float:
     """(image_size / 150)^2: the paper's SGVB sums the reconstruction over 150x150 pixels, so at 64x64
     the plain bound weighs the KL 5.5x more against each pixel than the paper's network did (measured:
     with weight 1 the elevation latent's reconstruction gradient is as small as its KL gradient)."""
-    return (image_size / PAPER_IMAGE_SIZE) ** 2
+    return (image_size / IGNConfig.paper().image_size) ** 2
 
 
 def to_tensor(images: np.ndarray, device="cpu") -> torch.Tensor:
@@ -84,8 +81,8 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
     """One SGVB step on x (B, 1, S, S); clamped unless kind is "random". Losses are per image."""
     active = None if kind == "random" else active_mask(kind, model.config).to(x.device)
     logits, mu, logvar, _ = model(x, active, cfg.strength, generator)
-    _, recon, kl = sgvb_loss(logits, x, mu, logvar, model.config.likelihood)
-    loss = recon + cfg.kl_weight_at(x.shape[-1]) * kl
+    loss, recon, kl = sgvb_loss(logits, x, mu, logvar, model.config.likelihood,
+                                kl_weight=cfg.kl_weight_at(x.shape[-1]))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -117,8 +114,7 @@ def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path
     if resume and (out / CHECKPOINT).exists():
         start = load_state(out / CHECKPOINT, model, opt)["step"]
     _truncate_log(out / LOG, start)
-    if cfg.kl_weight is None:
-        cfg = replace(cfg, kl_weight=cfg.kl_weight_at(model.config.image_size))
+    cfg = replace(cfg, kl_weight=cfg.kl_weight_at(model.config.image_size))  # the checkpoint records the value used
     meta = dict(meta or {}, train_config=asdict(cfg))
 
     def save(step):
