@@ -61,3 +61,22 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["scenes", "make", "ball", "--set", "radius", "--out", str(tmp_path / "b.ply")]) == 1
     assert "expected KEY=VALUE" in capsys.readouterr().err
 
+
+
+def test_open_log_keeps_each_step_once_across_a_resume(tmp_path):
+    """A run that wrote steps 1-5, checkpointed at 3 and was killed resumes its log after step 3."""
+    import csv
+
+    from invgfx.runlog import open_log
+
+    path = tmp_path / "log.csv"
+    with open_log(path, ["step", "loss"], 0) as fh:
+        csv.writer(fh).writerows([[k, 1.0 / k] for k in range(1, 6)])
+    with open_log(path, ["step", "loss"], 3) as fh:
+        csv.writer(fh).writerows([[k, 2.0] for k in range(4, 7)])
+    rows = list(csv.DictReader(open(path)))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [float(r["loss"]) for r in rows] == [1.0, 0.5, 1 / 3, 2.0, 2.0, 2.0]
+    with open_log(path, ["step", "loss"], 0) as fh:  # a fresh run starts over
+        pass
+    assert path.read_text().splitlines() == ["step,loss"]

@@ -155,12 +155,56 @@ def test_learned_prior_gradient_is_the_sds_gradient(negative):
         else:
             tokens, firsts = model.tokens(["", condition.text]), torch.cat([torch.zeros_like(first), first])
         uncond, cond = model(torch.cat([x_t, x_t]), torch.tensor([t, t]), tokens, firsts).chunk(2)
-    g = (1 - a) * (uncond + 2.5 * (cond - uncond) - eps)
+    v = uncond + 2.5 * (cond - uncond)  # the model predicts v = sqrt(a) eps - sqrt(1 - a) x0
+    g = (1 - a) * (a.sqrt() * v + (1 - a).sqrt() * x_t - eps)
     expected = 0.7 * 2 * g[0].transpose(0, 1)
     assert torch.allclose(video.grad, expected, atol=1e-5)
     with pytest.raises(DreamPhysicsError, match="judges 8-frame videos"):
         prior.loss(torch.rand(4, 3, 16, 16), condition)
 
+
+def test_classifier_guidance_adds_the_classifiers_score_to_the_sds_gradient():
+    """With a guiding classifier, d loss / d video changes by exactly -2 scale w(t) s sqrt(1 - a)
+    grad_{x_t} log p(plausible | x_t) (the same noise draw), and that score is the derivative of
+    log p at the classifier's noise level of nearest alpha_bar (checked by finite differences)."""
+    from invgfx.dreamphysics.learned.classifier import ClassifierConfig, ClassifierPrior, PlausibilityClassifier
+
+    model = tiny_model()
+    torch.manual_seed(3)
+    classifier = PlausibilityClassifier(ClassifierConfig(size=16, channels=8, classes=list(CLASSES))).eval()
+    guide = ClassifierPrior(classifier, "plant")
+    video = torch.rand(8, 3, 16, 16)
+    condition = Condition(text="a plant swaying in the wind")
+    grads = []
+    for g in (None, guide):
+        prior = LearnedVideoPrior(model, t_range=(0.3, 0.6), scale=0.7, samples=1, guide=g, guide_scale=4.0)
+        v = video.clone().requires_grad_(True)
+        prior.loss(v, condition, torch.Generator().manual_seed(5)).backward()
+        grads.append(v.grad)
+
+    gen = torch.Generator().manual_seed(5)
+    alphas = noise_schedule(model.config).alphas_cumprod.float()
+    t = int(torch.randint(300, 601, (1,), generator=gen))
+    x = (2 * video - 1).transpose(0, 1)[None]
+    a = alphas[t]
+    x_t = a.sqrt() * x + (1 - a).sqrt() * torch.randn(x.shape, generator=gen)
+    score = guide.score(x_t, a)
+    expected = -0.7 * 2 * (1 - a) * 4.0 * (1 - a).sqrt() * score[0].transpose(0, 1)
+    torch.testing.assert_close(grads[1] - grads[0], expected, rtol=1e-4, atol=1e-6)
+
+    t_c = int((guide.alphas - a).abs().argmin())
+    assert abs(guide.alphas[t_c] - a) < 5e-3
+    direction = torch.randn(x_t.shape, generator=gen)
+
+    def log_p(h):
+        return -torch.nn.functional.softplus(classifier(x_t + h * direction, torch.tensor([t_c]), guide.label)).sum()
+
+    with torch.no_grad():
+        fd = (log_p(1e-2) - log_p(-1e-2)) / 2e-2
+    assert torch.isclose((score * direction).sum(), fd, rtol=2e-2)
+    with pytest.raises(DreamPhysicsError, match="judges 8 frames of 32 px"):
+        LearnedVideoPrior(model, guide=ClassifierPrior(PlausibilityClassifier(ClassifierConfig(classes=["plant"])),
+                                                       "plant"))
 
 def test_training_runs_and_resumes(tmp_path):
     from invgfx.dreamphysics.learned.data import generate

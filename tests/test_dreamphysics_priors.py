@@ -114,6 +114,21 @@ def test_edm_denoised_recovers_clean_sample_from_exact_outputs():
     torch.testing.assert_close(edm_denoised(v, noisy, sigma, "v_prediction"), x0, rtol=1e-5, atol=1e-5)
 
 
+
+def test_noise_from_output_recovers_the_noise_from_exact_outputs():
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+    from invgfx.dreamphysics.sds import noise_from_output
+
+    g = torch.Generator().manual_seed(1)
+    x0, eps = torch.randn(10, generator=g), torch.randn(10, generator=g)
+    for a in (torch.tensor(0.9), torch.tensor(0.3), torch.tensor(1e-6)):  # down to a terminal noise level
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        torch.testing.assert_close(noise_from_output(eps, x_t, a, "epsilon"), eps)
+        v = a.sqrt() * eps - (1 - a).sqrt() * x0
+        torch.testing.assert_close(noise_from_output(v, x_t, a, "v_prediction"), eps, rtol=1e-5, atol=1e-5)
+    with pytest.raises(DreamPhysicsError, match="not one of epsilon, v_prediction"):
+        noise_from_output(eps, x_t, a, "sample")
+
 # ---- tiny random-weight diffusers models: the real SDS code paths, end to end -------------------------
 # diffusers/transformers are the optional extra "diffusion"; `make test` needs EXTRAS=dev,diffusion to run these.
 needs_diffusers = pytest.mark.skipif(

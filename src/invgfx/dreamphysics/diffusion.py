@@ -22,7 +22,7 @@ from torch import Tensor
 
 from invgfx.dreamphysics.errors import DreamPhysicsError
 from invgfx.dreamphysics.prior import Condition, VideoPrior, check_video, prompt_for
-from invgfx.dreamphysics.sds import ddpm_sds, randn_like, sds_loss
+from invgfx.dreamphysics.sds import ddpm_sds, noise_from_output, randn_like, sds_loss
 
 TEXT_TO_VIDEO_ID = "ali-vilab/text-to-video-ms-1.7b"
 IMAGE_TO_VIDEO_ID = "stabilityai/stable-video-diffusion-img2vid-xt"
@@ -196,11 +196,8 @@ class TextToVideoSDS(VideoPrior):
             out = unet(torch.cat([x_t, x_t]).to(unet.dtype), torch.tensor([t, t], device=x_t.device),
                        encoder_hidden_states=text).sample.float()
             uncond, cond = out.chunk(2)
-            pred = uncond + guidance * (cond - uncond)
-            if sched.config.prediction_type == "v_prediction":  # eps = sqrt(a) v + sqrt(1 - a) x_t
-                a = alphas[t].to(x_t.device)
-                pred = a.sqrt() * pred + (1 - a).sqrt() * x_t
-            return pred
+            return noise_from_output(uncond + guidance * (cond - uncond), x_t, alphas[t].to(x_t.device),
+                                     sched.config.prediction_type)
 
         return self.scale * ddpm_sds(latents, predict_noise, alphas, self.t_range, generator)
 

@@ -48,6 +48,17 @@ def sds_loss(latents: Tensor, eps_hat: Tensor, eps: Tensor, weight: Tensor | flo
     return 0.5 * ((latents - target) ** 2).sum()
 
 
+def noise_from_output(output: Tensor, x_t: Tensor, a: Tensor, prediction_type: str) -> Tensor:
+    """eps_hat from a DDPM model's raw output at x_t = sqrt(a) x0 + sqrt(1 - a) eps (a = alpha_bar_t):
+    the output itself for "epsilon"; eps = sqrt(a) v + sqrt(1 - a) x_t for "v_prediction" (v = sqrt(a) eps
+    - sqrt(1 - a) x0, which stays learnable at the top noise levels, where a -> 0)."""
+    if prediction_type == "epsilon":
+        return output
+    if prediction_type == "v_prediction":
+        return a.sqrt() * output + (1 - a).sqrt() * x_t
+    raise DreamPhysicsError(f"prediction type {prediction_type!r} is not one of epsilon, v_prediction")
+
+
 def ddpm_sds(latents: Tensor, predict_noise: Callable[[Tensor, int], Tensor], alphas_cumprod: Tensor,
              t_range: tuple[float, float], generator: torch.Generator | None) -> Tensor:
     """One SDS sample for DDPM-parameterised models: t ~ U[t_range], eps ~ N(0, I),

@@ -23,6 +23,7 @@ from invgfx.atomic import atomic_output
 from invgfx.ign import FACTORS, IGNError
 from invgfx.ign.data import PAPER_RATIO, BatchSet, sample_batch_index
 from invgfx.ign.model import DCIGN, IGNConfig, active_mask, sgvb_loss
+from invgfx.runlog import open_log
 
 CHECKPOINT = "checkpoint.safetensors"
 LOG = "log.csv"
@@ -113,7 +114,6 @@ def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path
     start = 0
     if resume and (out / CHECKPOINT).exists():
         start = load_state(out / CHECKPOINT, model, opt)["step"]
-    _truncate_log(out / LOG, start)
     cfg = replace(cfg, kl_weight=cfg.kl_weight_at(model.config.image_size))  # the checkpoint records the value used
     meta = dict(meta or {}, train_config=asdict(cfg))
 
@@ -124,10 +124,8 @@ def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path
         save_checkpoint(out / CHECKPOINT, model, opt, dict(meta, step=step, calibration=calibration))
 
     model.train()
-    with open(out / LOG, "a", newline="") as fh:
+    with open_log(out / LOG, LOG_FIELDS, start) as fh:
         writer = csv.DictWriter(fh, LOG_FIELDS)
-        if start == 0:
-            writer.writeheader()
         bar = tqdm(range(start, cfg.steps), desc="DC-IGN" if not cfg.baseline else "baseline VAE",
                    disable=not progress, initial=start, total=cfg.steps)
         for step in bar:
@@ -144,21 +142,6 @@ def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path
         save(cfg.steps)
     model.eval()
     return model
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Keep only the log rows up to `step` (a resumed run rewrites what followed its checkpoint)."""
-    if not path.exists():
-        return
-    if step == 0:
-        path.unlink()
-        return
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= step]
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, LOG_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def save_checkpoint(path: Path, model: DCIGN, opt: torch.optim.Optimizer | None, meta: dict) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 SHIPPED = Path(__file__).parent / "weights" / "classifier.safetensors"
+SHIPPED_DENOISER = Path(__file__).parent / "weights" / "denoiser.safetensors"
 
 
 def class_of_prompt(prompt: str) -> str:

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from invgfx.dreamphysics.errors import DreamPhysicsError
 from invgfx.dreamphysics.learned.model import noise_schedule, read_model_file
 from invgfx.dreamphysics.prior import Condition, VideoPrior, check_video
+from invgfx.runlog import open_log
 
 
 @dataclass
@@ -174,10 +175,8 @@ def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierT
         opt.load_state_dict(state["opt"])
         gen.set_state(state["generator"])
         step, seconds = state["step"], state["seconds"]
-    with open(out / "log.csv", "w" if step == 0 else "a", newline="") as f:
+    with open_log(out / "log.csv", ["step", "loss", "held_out_accuracy", "seconds"], step) as f:
         writer = csv.writer(f)
-        if step == 0:
-            writer.writerow(["step", "loss", "held_out_accuracy", "seconds"])
         bar = tqdm(total=config.steps, initial=step, desc="train classifier", unit="step", disable=not progress)
         while step < config.steps:
             began = time.perf_counter()
@@ -242,6 +241,16 @@ class ClassifierPrior(VideoPrior):
         n = model.config.n_timesteps
         self.t_lo, self.t_hi = int(t_range[0] * n), max(int(t_range[1] * n), int(t_range[0] * n) + 1)
         self.alphas = noise_schedule(model.config).alphas_cumprod.float()
+
+    def score(self, x_t: Tensor, alpha_bar: Tensor) -> Tensor:
+        """grad_{x_t} log p(plausible | x_t), (B, 3, T, S, S), for videos noised by any DDPM schedule
+        to x_t = sqrt(a) x + sqrt(1 - a) eps with a = alpha_bar: the classifier judges them at the
+        level of its own schedule whose alpha_bar is nearest (x_t has the same law there)."""
+        t = (self.alphas - alpha_bar).abs().argmin().expand(len(x_t))
+        with torch.enable_grad():
+            x = x_t.detach().requires_grad_(True)
+            log_p = -F.softplus(self.model(x, t, self.label.expand(len(x_t))))
+            return torch.autograd.grad(log_p.sum(), x)[0]
 
     def loss(self, video: Tensor, condition: Condition, generator: torch.Generator | None = None) -> Tensor:
         check_video(video, "ClassifierPrior.loss")

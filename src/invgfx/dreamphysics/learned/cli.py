@@ -53,12 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     c.set_defaults(func=run_classifier)
 
-    s = cmds.add_parser("sample", help="a PNG grid: per class a simulated clip, then samples for its first frame")
+    s = cmds.add_parser("sample", help="a PNG grid (and GIF): per class simulated clips, then samples for their first "
+                        "frame; prints how far the samples are from the simulations")
     s.add_argument("--weights", required=True, help="generative prior .safetensors of `video-prior train`")
     s.add_argument("--out", required=True, help="PNG grid (a GIF of the same rows is written beside it)")
-    s.add_argument("--samples", type=int, default=2, help="samples per class (default 2)")
+    s.add_argument("--samples", type=int, default=2, help="samples per scenario (default 2)")
+    s.add_argument("--per-class", type=int, default=1, help="unseen scenarios per class (default 1)")
     s.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
-    s.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance (default 3)")
+    s.add_argument("--guidance", type=float, default=1.0,
+                   help="classifier-free guidance (default 1: the conditional model alone)")
     s.add_argument("--start", type=float, default=1.0,
                    help="noise level to start from, a fraction of the schedule; below 1 the first frame repeated "
                         "and noised there is the start (SDEdit; default 1: pure noise)")
@@ -92,28 +95,13 @@ def run_classifier(args) -> int:
 
 
 def run_sample(args) -> int:
-    import torch
-
-    from invgfx.dreamphysics.learned.data import render_clip
     from invgfx.dreamphysics.learned.model import load_denoiser
-    from invgfx.dreamphysics.learned.scenarios import CLASSES, scenario
-    from invgfx.dreamphysics.learned.train import sample
-    from invgfx.splat.io_image import image_grid, write_png, write_video
+    from invgfx.dreamphysics.learned.train import sample_unseen, scores_table, write_sample_grid
 
     model, meta = load_denoiser(args.weights)
-    cfg = model.config
-    gen = torch.Generator().manual_seed(args.seed)
-    rows = []
-    for name in CLASSES:
-        sc = scenario(name, 10_000 + args.seed)  # a draw no training clip used
-        with torch.no_grad():
-            truth = render_clip(sc, cfg.size)[:: cfg.groups]
-        fakes = sample(model, [sc.caption] * args.samples, truth[:1].expand(args.samples, -1, -1, -1),
-                       steps=args.steps, guidance=args.guidance, generator=gen, start=args.start)
-        rows += [truth, *fakes]
-    write_png(args.out, image_grid(torch.cat(rows), nrow=cfg.frames))
-    gif = torch.stack([image_grid([r[k] for r in rows], nrow=1 + args.samples) for k in range(cfg.frames)])
-    write_video(str(args.out).rsplit(".", 1)[0] + ".gif", gif, fps=round(1 / (cfg.groups * cfg.frame_dt)))
-    print(f"wrote {args.out}: per class a simulated clip (first row), then {args.samples} samples for its first frame "
-          f"and caption (from noise level {args.start}); weights trained {meta.get('steps', '?')} steps")
+    rows, scores = sample_unseen(model, args.per_class, args.samples, args.steps, args.guidance, args.start, args.seed)
+    write_sample_grid(args.out, rows, args.samples, model.config)
+    print(f"wrote {args.out}: per scenario a simulated clip (first row), then {args.samples} samples for its first "
+          f"frame and caption (from noise level {args.start}); weights trained {meta.get('steps', '?')} steps")
+    print(scores_table(scores))
     return 0

@@ -11,7 +11,9 @@ gives classifier-free guidance for text, image or both.
 
 Videos live in pixel space, (B, 3, T, S, S) in [-1, 1]; the UNet sees them space-to-depth
 (`pixel_unshuffle` by `unshuffle`: (B, 3 u^2, T, S/u, S/u)), an exact, invertible "tiny VAE"
-that makes the CPU cost 4x smaller. Noise: DDPM, `squaredcos_cap_v2` betas, epsilon prediction.
+that makes the CPU cost 4x smaller. Noise: DDPM, `squaredcos_cap_v2` betas, v-prediction (v =
+sqrt(a) eps - sqrt(1 - a) x0; epsilon prediction, the first version's, left the top noise levels
+unlearned: its x0 estimate (x_t - sqrt(1 - a) eps_hat) / sqrt(a) divides by sqrt(a) -> 0 there).
 
 Weights are one safetensors file whose metadata holds the `PriorConfig` (JSON) and vocabulary.
 """
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 
 from invgfx.dreamphysics.errors import DreamPhysicsError
 from invgfx.dreamphysics.prior import Condition, VideoPrior, check_video, prompt_for
-from invgfx.dreamphysics.sds import ddpm_sds
+from invgfx.dreamphysics.sds import ddpm_sds, noise_from_output
 
 PAD, UNK = "[PAD]", "[UNK]"
 
@@ -39,7 +41,7 @@ class PriorConfig:
     """size: frame side in pixels; frames: T; unshuffle: space-to-depth factor; channels: UNet
     block widths (the last level has cross-attention); text_dim: width of the text states;
     max_tokens: caption length; vocabulary: the words the text encoder knows; schedule: DDPM
-    betas; n_timesteps: noise levels; groups, frame_dt: how the clips were cut from simulations
+    betas; n_timesteps: noise levels; prediction: what the UNet outputs, "v_prediction" or "epsilon"; groups, frame_dt: how the clips were cut from simulations
     (frames `frame_dt` s apart in the simulation, every `groups`-th one); classes: object classes;
     negative_suffix: appended to a caption, the negative prompt of SDS ("" if the training data had
     no implausible clips)."""
@@ -53,6 +55,7 @@ class PriorConfig:
     vocabulary: list = field(default_factory=list)
     schedule: str = "squaredcos_cap_v2"
     n_timesteps: int = 1000
+    prediction: str = "v_prediction"
     groups: int = 2
     frame_dt: float = 0.03
     classes: list = field(default_factory=list)
@@ -101,7 +104,7 @@ class VideoDenoiser(nn.Module):
 
     def forward(self, x_t: Tensor, t: Tensor, tokens: Tensor, first: Tensor) -> Tensor:
         """x_t (B, 3, T, S, S), t (B,) long, tokens (B, L), first (B, 3, S, S) in [-1, 1] or zeros
-        (no image condition) -> eps_hat (B, 3, T, S, S)."""
+        (no image condition) -> the UNet's output (B, 3, T, S, S): v or eps by config.prediction."""
         u, T = self.config.unshuffle, x_t.shape[2]
         cond = first[:, :, None].expand(-1, -1, T, -1, -1)
         z = _unshuffle(torch.cat([x_t, cond], 1), u)
@@ -123,11 +126,12 @@ def _shuffle(x: Tensor, u: int) -> Tensor:
     return y.reshape(B, T, C // (u * u), h * u, w * u).transpose(1, 2)
 
 
-def noise_schedule(config: PriorConfig):
+def noise_schedule(config, prediction: str = "epsilon"):
+    """diffusers' DDPMScheduler of a config with `schedule` and `n_timesteps` (a prior's or a classifier's)."""
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=config.n_timesteps, beta_schedule=config.schedule,
-                         prediction_type="epsilon", clip_sample=True)
+                         prediction_type=prediction, clip_sample=True)
 
 
 def save_denoiser(model: VideoDenoiser, path: str | Path, extra: dict | None = None) -> None:
@@ -186,12 +190,24 @@ class LearnedVideoPrior(VideoPrior):
     with implausible clips (config.negative_suffix), eps_neg is the *negative prompt* (the caption
     + " with unrealistic physics", the same first frame), so the guidance term is the gradient of
     log p(plausible | x_t) / p(implausible | x_t): it points from wrong motion to right motion of
-    the same object. Otherwise eps_neg is the unconditional prediction (no caption, no image)."""
+    the same object. Otherwise eps_neg is the unconditional prediction (no caption, no image).
+
+    guide: a plausibility classifier (`classifier.ClassifierPrior` of the object's class) adds
+    classifier guidance (Dhariwal & Nichol 2021): eps_hat - guide_scale sqrt(1 - a) grad_{x_t}
+    log p(plausible | x_t), so SDS follows the score of p(x_t | plausible), the denoiser's
+    judgement of what the object looks like and the classifier's of how stiff it may be."""
 
     def __init__(self, model: VideoDenoiser, mode: str = "both", guidance_scale: float = 3.0,
-                 t_range: tuple[float, float] = (0.2, 0.7), scale: float = 1.0, samples: int = 2):
+                 t_range: tuple[float, float] = (0.2, 0.7), scale: float = 1.0, samples: int = 2,
+                 guide=None, guide_scale: float = 1.0):
         if mode not in ("text", "image", "both"):
             raise DreamPhysicsError(f"LearnedVideoPrior: mode {mode!r} is not one of text, image, both")
+        if guide is not None and (guide.model.config.size, guide.model.config.frames) != (model.config.size,
+                                                                                          model.config.frames):
+            raise DreamPhysicsError(
+                f"LearnedVideoPrior: the guiding classifier judges {guide.model.config.frames} frames of "
+                f"{guide.model.config.size} px, the denoiser {model.config.frames} of {model.config.size} px")
+        self.guide, self.guide_scale = guide, guide_scale
         self.model, self.mode = model, mode
         self.guidance_scale, self.t_range, self.scale, self.samples = guidance_scale, t_range, scale, samples
         self.alphas = noise_schedule(model.config).alphas_cumprod.float()
@@ -226,7 +242,11 @@ class LearnedVideoPrior(VideoPrior):
         def predict_noise(x_t: Tensor, t: int) -> Tensor:
             ts = torch.full((2,), t, dtype=torch.long)
             uncond, cond = self.model(torch.cat([x_t, x_t]), ts, tokens, firsts).chunk(2)
-            return uncond + g * (cond - uncond)
+            a = self.alphas[t]
+            eps_hat = noise_from_output(uncond + g * (cond - uncond), x_t, a, cfg.prediction)
+            if self.guide is not None:
+                eps_hat = eps_hat - self.guide_scale * (1 - a).sqrt() * self.guide.score(x_t, a)
+            return eps_hat
 
         total = sum(ddpm_sds(x, predict_noise, self.alphas, self.t_range, generator) for _ in range(self.samples))
         return self.scale * total / self.samples

@@ -1,4 +1,4 @@
-"""Training the procedural video prior: DDPM epsilon-prediction on simulated clips.
+"""Training the procedural video prior: DDPM v- (or epsilon-) prediction on simulated clips.
 
 Each 16-frame clip gives `groups` training videos (frames g, g + groups, ...), as learn-physics
 feeds the prior, each also mirrored left-right (a mirrored scene is as physical). The caption
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from invgfx.dreamphysics.learned.data import load_clips
 from invgfx.dreamphysics.learned.model import PriorConfig, VideoDenoiser, noise_schedule, save_denoiser, vocabulary_of
 from invgfx.dreamphysics.learned.scenarios import CLASSES, FRAME_DT, GROUPS, NEGATIVE_SUFFIX
+from invgfx.runlog import open_log
 
 
 @dataclass
@@ -75,8 +76,7 @@ def train(clips_dir: str | Path, out: str | Path, config: TrainConfig, prior: Pr
     model = VideoDenoiser(prior)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    sched = noise_schedule(prior)
-    alphas = sched.alphas_cumprod.float()
+    alphas = noise_schedule(prior).alphas_cumprod.float()
     gen = torch.Generator().manual_seed(config.seed)
     step, seconds = 0, 0.0
     ckpt = out / "checkpoint.pt"
@@ -87,12 +87,8 @@ def train(clips_dir: str | Path, out: str | Path, config: TrainConfig, prior: Pr
         opt.load_state_dict(state["opt"])
         gen.set_state(state["generator"])
         step, seconds = state["step"], state["seconds"]
-    log = out / "log.csv"
-    new_log = not log.exists() or step == 0
-    with open(log, "w" if new_log else "a", newline="") as f:
+    with open_log(out / "log.csv", ["step", "loss", "seconds"], step) as f:
         writer = csv.writer(f)
-        if new_log:
-            writer.writerow(["step", "loss", "seconds"])
         bar = tqdm(total=config.steps, initial=step, desc="train prior", unit="step", disable=not progress)
         while step < config.steps:
             start = time.perf_counter()
@@ -105,7 +101,8 @@ def train(clips_dir: str | Path, out: str | Path, config: TrainConfig, prior: Pr
             eps = torch.randn(x0.shape, generator=gen)
             a = alphas[t][:, None, None, None, None]
             x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-            loss = F.mse_loss(model(x_t, t, model.tokens(caps), first * keep_image), eps)
+            target = a.sqrt() * eps - (1 - a).sqrt() * x0 if prior.prediction == "v_prediction" else eps
+            loss = F.mse_loss(model(x_t, t, model.tokens(caps), first * keep_image), target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -152,7 +149,8 @@ def sample(model: VideoDenoiser, captions: list[str], first: torch.Tensor | None
 
     cfg = model.config
     B = len(captions)
-    ddim = DDIMScheduler(num_train_timesteps=cfg.n_timesteps, beta_schedule=cfg.schedule, clip_sample=True)
+    ddim = DDIMScheduler(num_train_timesteps=cfg.n_timesteps, beta_schedule=cfg.schedule, clip_sample=True,
+                         prediction_type=cfg.prediction)
     ddim.set_timesteps(steps)
     timesteps = [int(t) for t in ddim.timesteps if t <= start * (cfg.n_timesteps - 1)]
     if not 0 < start <= 1 or not timesteps:
@@ -170,3 +168,65 @@ def sample(model: VideoDenoiser, captions: list[str], first: torch.Tensor | None
         uncond, cond = model(torch.cat([x, x]), ts, tokens, firsts).chunk(2)
         x = ddim.step(uncond + guidance * (cond - uncond), t, x).prev_sample
     return ((x.clamp(-1, 1) + 1) / 2).transpose(1, 2)
+
+
+def sample_scores(truth: torch.Tensor, fakes: torch.Tensor) -> dict[str, float]:
+    """How much samples look like the simulated clip they were asked to continue.
+
+    truth (T, 3, S, S), fakes (N, T, 3, S, S), both in [0, 1] and sharing frame 0 as condition.
+    Returns mse: of the samples' frames 1.. against the truth's; still_mse: the same for the
+    first frame held still (what a model that copies its condition scores); motion and
+    truth_motion: mean |frame k - frame 0| over k >= 1 and pixels, of the samples and of the
+    truth (a still video scores 0); first_mse: the samples' frame 0 against the condition."""
+    still = truth[:1].expand_as(truth)
+    return {"mse": float(((fakes[:, 1:] - truth[1:]) ** 2).mean()),
+            "still_mse": float(((still[1:] - truth[1:]) ** 2).mean()),
+            "motion": float((fakes[:, 1:] - fakes[:, :1]).abs().mean()),
+            "truth_motion": float((truth[1:] - truth[:1]).abs().mean()),
+            "first_mse": float(((fakes[:, 0] - truth[0]) ** 2).mean())}
+
+
+def sample_unseen(model: VideoDenoiser, per_class: int = 1, samples: int = 2, steps: int = 25, guidance: float = 1.0,
+                  start: float = 1.0, seed: int = 0, classes=None) -> tuple[list[torch.Tensor], dict[str, dict]]:
+    """Per class, `per_class` scenarios no training clip used (seeds 10_000 + seed + k), simulated
+    (the truth) and `samples` samples for their first frame and caption. Returns the grid rows
+    (per scenario: the truth, then its samples; each (T, 3, S, S)) and per class the
+    `sample_scores` averaged over its scenarios."""
+    from invgfx.dreamphysics.learned.data import render_clip
+    from invgfx.dreamphysics.learned.scenarios import scenario
+
+    cfg = model.config
+    gen = torch.Generator().manual_seed(seed)
+    rows, scores = [], {}
+    for name in classes or cfg.classes:
+        per = []
+        for k in range(per_class):
+            sc = scenario(name, 10_000 + seed + k)
+            with torch.no_grad():
+                truth = render_clip(sc, cfg.size)[:: cfg.groups]
+            fakes = sample(model, [sc.caption] * samples, truth[:1].expand(samples, -1, -1, -1), steps=steps,
+                           guidance=guidance, generator=gen, start=start)
+            rows += [truth, *fakes]
+            per.append(sample_scores(truth, fakes))
+        scores[name] = {key: sum(p[key] for p in per) / len(per) for key in per[0]}
+    return rows, scores
+
+
+def scores_table(scores: dict[str, dict]) -> str:
+    """A Markdown table of `sample_unseen`'s scores, a row per class."""
+    lines = ["| class | MSE vs simulation | first frame held still | motion of samples | of simulations | frame 0 MSE |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, sc in scores.items():
+        lines.append(f"| {name} | {sc['mse']:.4f} | {sc['still_mse']:.4f} | {sc['motion']:.4f} | "
+                     f"{sc['truth_motion']:.4f} | {sc['first_mse']:.4f} |")
+    return "\n".join(lines)
+
+
+def write_sample_grid(path: str | Path, rows: list[torch.Tensor], samples: int, config: PriorConfig) -> None:
+    """`sample_unseen`'s rows as a PNG grid (a row per video, a column per frame) and, beside it,
+    a GIF whose every frame shows each scenario's simulation and samples side by side."""
+    from invgfx.splat.io_image import image_grid, write_png, write_video
+
+    write_png(path, image_grid(torch.cat(rows), nrow=config.frames))
+    gif = torch.stack([image_grid([r[k] for r in rows], nrow=1 + samples) for k in range(config.frames)])
+    write_video(str(path).rsplit(".", 1)[0] + ".gif", gif, fps=round(1 / (config.groups * config.frame_dt)))
