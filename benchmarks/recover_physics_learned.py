@@ -2,13 +2,13 @@
 
 For the ball and the plant (their canonical scenarios, invgfx.dreamphysics.learned.demo_scene),
 start E 100x below the bottom and 100x above the top of the class's plausible range and let the
-shipped prior (classifier guidance with the plausibility classifier, 4 draws of t in [0.02, 0.4))
-move it for up to --epochs epochs (Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full
+shipped prior (the denoiser's SDS, text + first frame, guided by the plausibility classifier with
+weight --guide-scale; the classifier alone where no denoiser is installed) move it for up to --epochs epochs (Adam in log E, lr 0.3, 2 groups x 8 frames at 32 x 32, full
 BPTT). With --patience N a run stops early once E has stayed inside the range for N epochs
 (default 0: all epochs run, so a drift back out of the range shows). Each run is a child process
 (its own peak RSS). --weights FILE takes another learned prior: a classifier of `invgfx
-video-prior classifier`, or a generative prior of `invgfx video-prior train` (then SDS, text +
-first frame, --guidance, --t-range, --samples); --starts also takes an E in Pa (e.g. 1e5, 10x
+video-prior classifier` (classifier guidance alone, 4 draws of t in [0.02, 0.4)), or a
+generative prior of `invgfx video-prior train` (its SDS without a classifier); --starts also takes an E in Pa (e.g. 1e5, 10x
 below the plant's range).
 
 Prints one row per run: scene, range, init E, final E, inside the range at the end?, first
@@ -62,8 +62,8 @@ def run(scene: str, start: str, args) -> dict:
     # bounds: the span of the implausible training clips and a little more (a stiffer E would
     # only make the simulation slower: the substep shrinks with 1 / sqrt(E))
     params = ParameterSet([scalar("E", e0, lo / 1e3, hi * 300)])
-    prior = default_prior(scene, weights=args.weights, mode="both", guidance_scale=args.guidance, t_range=args.t_range,
-                          samples=args.samples)
+    prior = default_prior(scene, weights=args.weights, mode="both", guide_scale=args.guide_scale,
+                          guidance_scale=args.guidance, t_range=args.t_range, samples=args.samples)
     out = Path(args.out) / f"{scene}_{start}" if args.out else Path(tempfile.mkdtemp())
     if out.exists():
         shutil.rmtree(out)
@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.3, help="Adam step in log E")
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance of a generative prior's SDS (its default: 3)")
+    parser.add_argument("--guide-scale", type=float, default=None,
+                        help="weight of the classifier's score in the shipped guided prior (default: GUIDE_SCALE)")
     parser.add_argument("--t-range", type=lambda v: tuple(float(x) for x in v.split(",")), default=None,
                         metavar="LO,HI", help="noise levels, fractions of the schedule (default: the prior's, "
                                               "0.02,0.4 classifier, 0.2,0.7 SDS)")
@@ -147,10 +149,13 @@ def main() -> None:
     args = parser.parse_args()
     runs = [(s, st) for s in args.scenes.split(",") for st in args.starts.split(",")]
     ctx = multiprocessing.get_context("spawn")
-    from invgfx.dreamphysics.learned import SHIPPED, file_kind
+    from invgfx.dreamphysics.learned import GUIDE_SCALE, SHIPPED, SHIPPED_DENOISER, file_kind
 
-    weights = args.weights or SHIPPED
-    judge = (f"learned prior {weights} ({file_kind(weights)}), t range {args.t_range or 'default'}, "
+    if args.weights is None and SHIPPED_DENOISER.exists():
+        what = f"shipped denoiser guided by the shipped classifier, weight {args.guide_scale or GUIDE_SCALE}"
+    else:
+        what = f"learned prior {args.weights or SHIPPED} ({file_kind(args.weights or SHIPPED)})"
+    judge = (f"{what}, t range {args.t_range or 'default'}, "
              f"{args.samples or 'default'} draws" + (f", guidance {args.guidance}" if args.guidance else ""))
     print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {judge}; "
           f"Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "

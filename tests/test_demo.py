@@ -120,13 +120,14 @@ def test_physics_uses_the_learned_prior_when_it_loads(tmp_path, monkeypatch):
         seen = []
 
         def loss(self, video, condition, generator=None):
-            self.seen.append((tuple(video.shape), condition.text, tuple(condition.image.shape)))
+            self.seen.append((tuple(video.shape), condition.text, condition.image))
             return video.mean()
 
     monkeypatch.setattr(physics, "learned_prior", lambda: (Brightness(), physics.reference_scene(), None))
     monkeypatch.setattr(physics, "plausible_range", lambda name="ball": (3e4, 3e5))
     result = physics.run(tmp_path / "physics", physics.DemoOptions(tmp_path, quick=True, epochs=1))
-    assert Brightness.seen == [((8, 3, 32, 32), physics.PROMPT, (3, 32, 32))]  # one group of 8 frames at 32 px
+    # one group of 8 frames at 32 px; no image: an image-conditioned prior takes the group's own first frame
+    assert Brightness.seen == [((8, 3, 32, 32), physics.PROMPT, None)]
     assert result.fallback is None and result.target_E is None and "truth_gif" not in result.files
     assert result.initial_E == pytest.approx(physics.TRUE_E / 20) and result.learned_E != result.initial_E
     numbers = dict(result.section(tmp_path).numbers)

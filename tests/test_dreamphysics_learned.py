@@ -11,7 +11,7 @@ pytest.importorskip("warp")
 pytest.importorskip("diffusers")
 
 from invgfx.dreamphysics.errors import DreamPhysicsError  # noqa: E402
-from invgfx.dreamphysics.learned import SHIPPED, default_prior, demo_scene  # noqa: E402
+from invgfx.dreamphysics.learned import SHIPPED, SHIPPED_DENOISER, default_prior, demo_scene  # noqa: E402
 from invgfx.dreamphysics.learned.model import (  # noqa: E402
     LearnedVideoPrior, PriorConfig, VideoDenoiser, _shuffle, _unshuffle, load_denoiser, noise_schedule, save_denoiser,
     vocabulary_of,
@@ -238,7 +238,7 @@ def test_shipped_prior_judges_the_canonical_scenes_plausible_only_inside_their_r
     from invgfx.dreamphysics.learned.data import render_clip
 
     for name in ("ball", "plant"):
-        prior = default_prior(name, samples=8)
+        prior = default_prior(name, weights=SHIPPED, samples=8)  # the classifier alone
         lo, hi = CLASSES[name].E_range
         losses = {}
         for where, E in (("100x soft", lo / 100), ("10x soft", lo / 10), ("middle", math.sqrt(lo * hi)),
@@ -251,8 +251,24 @@ def test_shipped_prior_judges_the_canonical_scenes_plausible_only_inside_their_r
         assert losses["middle"] < min(losses["10x soft"], losses["10x stiff"]), (name, losses)
         assert losses["10x soft"] < losses["100x soft"], (name, losses)
     video = render_clip(scenario("ball", 0, canonical=True), 32)[::2].detach().requires_grad_(True)
-    default_prior("ball", samples=1).loss(video, Condition(), torch.Generator().manual_seed(0)).backward()
+    condition = Condition(text=CLASSES["ball"].captions[0])
+    default_prior("ball", samples=1).loss(video, condition, torch.Generator().manual_seed(0)).backward()  # guided
     assert torch.isfinite(video.grad).all() and video.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not SHIPPED_DENOISER.exists(), reason="no shipped denoiser")
+def test_shipped_denoiser_samples_a_falling_ball_like_the_simulation():
+    """Sampled from pure noise for the first frame and caption of a ball drop no training clip
+    used, the shipped denoiser's videos are closer to the simulation than the first frame held
+    still, move (a copy of the first frame would not), and keep the first frame."""
+    from invgfx.dreamphysics.learned.model import load_denoiser
+    from invgfx.dreamphysics.learned.train import sample_unseen
+
+    model, _ = load_denoiser(SHIPPED_DENOISER)
+    _, scores = sample_unseen(model, per_class=1, samples=2, steps=15, seed=0, classes=["ball"])
+    ball = scores["ball"]
+    assert ball["mse"] < 0.85 * ball["still_mse"], ball
+    assert ball["motion"] > 0.5 * ball["truth_motion"] and ball["first_mse"] < 0.02, ball
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped prior weights")
@@ -300,6 +316,33 @@ def test_without_shipped_weights_the_default_prior_says_what_to_do(tmp_path, mon
     with pytest.raises(DreamPhysicsError, match="no shipped learned video prior.*invgfx video-prior classifier"):
         default_prior()
 
+
+def test_the_default_prior_is_the_denoiser_guided_by_the_classifier(tmp_path, monkeypatch):
+    """With a denoiser installed beside the classifier, the default prior is its SDS guided by the
+    classifier for the named class; `learn-physics --prior plausible:CLASS` runs with it (the
+    class's caption as the text condition)."""
+    import json
+
+    import invgfx.dreamphysics.learned as learned
+    from invgfx.cli import main
+
+    save_denoiser(tiny_model(size=32), tmp_path / "denoiser.safetensors")
+    monkeypatch.setattr(learned, "SHIPPED_DENOISER", tmp_path / "denoiser.safetensors")
+    prior = default_prior("plant", guidance_scale=2.0)
+    assert isinstance(prior, LearnedVideoPrior) and prior.guide_scale == learned.GUIDE_SCALE
+    assert prior.guide.model.config.classes[int(prior.guide.label)] == "plant" and prior.guidance_scale == 2.0
+    assert default_prior("plant", guide_scale=7.0).guide_scale == 7.0
+    video = torch.rand(8, 3, 32, 32)
+    judged = prior.judge(video, Condition(text="a plant"), torch.Generator().manual_seed(2))  # the start search's
+    assert judged == prior.guide.loss(video, Condition(), torch.Generator().manual_seed(2))
+    with pytest.raises(DreamPhysicsError, match="drop --guide-scale"):
+        default_prior("plant", weights=SHIPPED, guide_scale=7.0)  # the classifier alone
+    with pytest.raises(DreamPhysicsError, match="not one the classifier knows"):
+        default_prior("teapot")
+    out = tmp_path / "run"
+    assert main(["learn-physics", "ball", "--scenario", "--prior", "plausible:ball", "--init", "E=1e5", "--learn",
+                 "E:1e3:1e8", "--epochs", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "params.json").read_text())["E"]["value"] != pytest.approx(1e5, rel=1e-4)
 
 def test_prompts_name_their_class_and_files_their_kind(tmp_path):
     from invgfx.dreamphysics.learned import class_of_prompt, file_kind

@@ -5,7 +5,8 @@ renderer, judged by a video prior, and E is stepped in the log domain (invgfx.dr
 back-propagating through every substep (full BPTT). It starts 20x too soft.
 
 The prior: the shipped learned video prior, `invgfx.dreamphysics.learned.default_prior("ball")`
-(classifier guidance with the plausibility classifier trained on procedural clips) with its scene
+(SDS of the video diffusion model trained on procedural clips, guided by the plausibility
+classifier) with its scene
 `demo_scene("ball")`. Where it cannot be loaded (an installation without its weights), a
 reference-video prior: a ground-truth video rendered at a known E, and the page says so in words.
 """
@@ -45,10 +46,11 @@ ABOUT = ("DreamPhysics: a 3D Gaussian jelly ball is simulated with a differentia
          "rendered with differentiable Gaussian splatting and judged by a video prior; the prior's gradient "
          "flows back through the renderer and every simulation substep into Young's modulus E, which is "
          "stepped in the log domain (Adam). The run starts 20x too soft: the ball squashes flat.")
-LEARNED_NOTE = ("The prior is the learned one shipped with invgfx: a plausibility classifier trained on procedural "
-                "MPM clips of jelly balls (and four other objects), plausible ones with E in the range below and "
-                "implausible ones 3x to 300x outside it. Its loss is -log p(plausible | noised frames), classifier "
-                "guidance; no target video or target E is given to it.")
+LEARNED_NOTE = ("The prior is the learned one shipped with invgfx, trained on procedural MPM clips of jelly balls "
+                "(and four other objects), plausible ones with E in the range below and implausible ones 3x to 300x "
+                "outside it: the score distillation (SDS) of a small video diffusion model conditioned on the caption "
+                "and each frame group's first frame, guided by a plausibility classifier on noised frames (classifier "
+                "guidance). No target video or target E is given to it.")
 
 
 @dataclass
@@ -194,9 +196,7 @@ def run(folder: Path, opts: DemoOptions, prior=None, scene=None, target_E: float
         files["truth_gif"] = folder / "target.gif"
         prior = ReferenceVideoPrior(truth)
     params = params_at(init)
-    with torch.no_grad():
-        first = simulate(params, torch.tensor([0]))[0]
-    condition = Condition(text=PROMPT, image=first)
+    condition = Condition(text=PROMPT)  # an image-conditioned prior takes each frame group's own first frame
     config = LearnConfig(epochs=epochs, groups=GROUPS, frames_per_group=fpg, update="adam", lr=0.5, seed=opts.seed)
     history = learn(simulate, params, prior, config, condition=condition, progress=True)
     learned = float(params["E"].value.detach()[0])

@@ -10,17 +10,18 @@ step the parameters in the log domain.
 
 Priors (--prior):
   text:PROMPT         without --model: the shipped learned prior (trained on our procedural
-                      simulations, CPU-sized): classifier guidance for the object class the
-                      prompt names (ball, box/cube, chair, plant, cable/rope) or --scenario's;
+                      simulations, CPU-sized): SDS of its video diffusion model guided by its
+                      plausibility classifier for the object class the prompt names (ball,
+                      box/cube, chair, plant, cable/rope) or --scenario's (--guide-scale);
                       with --model DIR_OR_ID SDS with a ModelScope model (diffusers folder or id)
   image:first-frame   SDS with Stable Video Diffusion conditioned on the first simulated frame
   image:PICTURE.png   ... or on a picture; without --model: the shipped learned prior (for
                       --scenario's class)
-  text+image:PROMPT   the learned prior; with --model FILE.safetensors a generative prior of
-                      `invgfx video-prior train` conditioned on both
-  plausible:CLASS     the shipped learned prior for object class CLASS: -log p(plausible |
-                      noised video) of its plausibility classifier (--model FILE.safetensors: one
-                      of `invgfx video-prior classifier`)
+  text+image:PROMPT   the learned prior conditioned on both; with --model FILE.safetensors a
+                      generative prior of `invgfx video-prior train` alone
+  plausible:CLASS     the shipped learned prior for object class CLASS (its caption); with
+                      --model FILE.safetensors a classifier of `invgfx video-prior classifier`
+                      alone: -log p(plausible | noised video)
   reference:VIDEO     L2 + (1 - SSIM) to a video of the whole sequence from the same camera
                       (groups x frames-per-group frames, same size as --width/--height);
                       with --true-E E, VIDEO is first rendered at that E (a recovery test; .gif
@@ -101,6 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Adam's betas (default 0.5,0.9); smaller B2 keeps the steps at about lr while the gradient "
                         "shrinks on the way to the optimum")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance of SDS priors (default: 100 text, 1..3 image)")
+    p.add_argument("--guide-scale", type=float, default=None,
+                   help="the shipped learned prior's weight of its plausibility classifier against its denoiser "
+                        "(classifier guidance; default invgfx.dreamphysics.learned.GUIDE_SCALE)")
     p.add_argument("--scene-set", action="append", default=[], metavar="KEY=VALUE", help="procedural scene parameter; repeatable")
     p.add_argument("--e-unit", choices=["Pa", "1e7Pa"], default=None, help="unit of E in a PhysGaussian-style config")
     p.add_argument("--max-particles", type=int, default=None, help="simulate at most N particles (others are carried)")
@@ -222,9 +226,10 @@ def is_learned(model: str | None) -> bool:
 
 
 def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, device: str, first_frame,
-                scenario_class: str | None = None):
+                scenario_class: str | None = None, guide_scale: float | None = None):
     """(prior, condition) for a parsed --prior; `first_frame()` renders frame 0 when the prior needs
-    it; scenario_class: --scenario's class, the learned classifier's class unless the prior names one."""
+    it; scenario_class: --scenario's class, the learned classifier's class unless the prior names one;
+    guide_scale: the shipped learned prior's classifier weight."""
     from invgfx.dreamphysics import diffusion
     from invgfx.dreamphysics.prior import Condition
     from invgfx.dreamphysics.reference import ReferenceVideoPrior
@@ -238,6 +243,7 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
     if is_learned(model):
         from invgfx.dreamphysics.errors import DreamPhysicsError
         from invgfx.dreamphysics.learned import class_of_prompt, default_prior, file_kind
+        from invgfx.dreamphysics.learned.scenarios import CLASSES
 
         classifier = model is None or file_kind(model) == "classifier"
         if kind == "plausible" and not classifier:
@@ -255,10 +261,11 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
         else:
             object_class = class_of_prompt(arg)
         mode = {"text": "text", "image": "image", "text+image": "both", "plausible": "both"}[kind]
-        prior = default_prior(object_class, model, mode, guidance_scale=guidance)
+        prior = default_prior(object_class, model, mode, guide_scale=guide_scale, guidance_scale=guidance)
         # image:first-frame: the prior takes each group's own first frame (as it was trained)
         image = read_image(arg) if kind == "image" and arg != "first-frame" else None
-        return prior, Condition(text=arg if kind not in ("image", "plausible") else None, image=image)
+        text = None if kind == "image" else CLASSES[arg].captions[0] if kind == "plausible" else arg
+        return prior, Condition(text=text, image=image)
     if kind == "text":
         prior = diffusion.TextToVideoSDS(diffusion.load_text_to_video(model, device),
                                          **({} if guidance is None else {"guidance_scale": guidance}))
@@ -335,7 +342,7 @@ def run_learn_physics(args) -> int:
             return simulate(params, torch.tensor([0]))[0]
 
     prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame,
-                                   scenario_class=args.scene if args.scenario else None)
+                                   scenario_class=args.scene if args.scenario else None, guide_scale=args.guide_scale)
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
                          update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed, search=args.search,

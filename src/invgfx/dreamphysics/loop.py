@@ -116,7 +116,7 @@ def search_start(simulate: Simulate, params: ParameterSet, prior: VideoPrior, co
                  condition: Condition = Condition(), progress: bool = True) -> list[dict]:
     """A coarse search for where to start, for losses with plateaus (a squashed ball, a plant too
     stiff to move: docs/video-prior.md), where gradient steps from a far start wander: the prior's
-    loss, averaged over all M groups with the same noise draws, at the start and at
+    judgement (`VideoPrior.judge`, its loss unless it is an SDS prior's residual), averaged over all M groups with the same noise draws, at the start and at
     `config.search` log-spaced values of the global parameter `name` between its bounds, without
     gradients. Sets `name` to the best; returns one {name, "loss"} per value, the start first."""
     import math
@@ -137,8 +137,8 @@ def search_start(simulate: Simulate, params: ParameterSet, prior: VideoPrior, co
             for group in range(config.groups):
                 frames = group_frames(group, config.groups, config.frames_per_group)
                 video = simulate(params, frames)
-                losses.append(float(prior.loss(video, replace(condition, frames=frames),
-                                               torch.Generator().manual_seed(config.seed))))
+                losses.append(float(prior.judge(video, replace(condition, frames=frames),
+                                                torch.Generator().manual_seed(config.seed))))
             rows.append({name: value, "loss": sum(losses) / len(losses)})
         p.value.fill_(min(rows, key=lambda r: r["loss"])[name])
     return rows

@@ -45,6 +45,12 @@ class VideoPrior(abc.ABC):
         """video (T, 3, H, W) in [0, 1], differentiable -> scalar loss; `generator` drives any
         randomness (noise level, noise) so that a run is reproducible and resumable."""
 
+    def judge(self, video: Tensor, condition: Condition, generator: torch.Generator | None = None) -> Tensor:
+        """A scalar, lower for a more plausible video, compared across parameter values (the start
+        search of `learn`): the loss itself unless a prior's loss value is no judgement (SDS's is a
+        denoising residual)."""
+        return self.loss(video, condition, generator)
+
 
 def check_video(video: Tensor, who: str) -> None:
     if video.ndim != 4 or video.shape[1] != 3:

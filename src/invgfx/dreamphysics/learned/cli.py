@@ -8,16 +8,17 @@ import argparse
 HELP = """The learned video prior, trained on procedural MPM clips (a jelly ball, a jelly cube, a
 soft chair, a plant, a rope; physical parameters from plausible ranges and 3x-300x outside them,
 see invgfx.dreamphysics.learned.scenarios). What ships with invgfx, and is the default prior of
-`invgfx learn-physics --prior text:... | image:... | plausible:CLASS`, is its plausibility
-classifier on noised clips (classifier guidance). These commands reproduce it: data (simulate
-clips), classifier (train it); and the generative video diffusion model of the same data: train,
-sample (a grid to look at)."""
+`invgfx learn-physics --prior text:... | image:... | plausible:CLASS`, is a small video diffusion
+model (a UNet3D denoiser conditioned on a caption and the first frame) whose SDS is guided by a
+plausibility classifier on noised clips. These commands reproduce both: data (simulate clips),
+classifier and train (the two models), sample (a grid of the denoiser's samples to look at, with
+their distance to the simulations)."""
 
-EXAMPLES = """examples (the shipped classifier's recipe: the first two, ~13 + ~19 min on 2 cores):
+EXAMPLES = """examples (the shipped prior's recipe, ~13 + ~19 + ~68 min on 2 cores):
   invgfx video-prior data --out out/prior/clips --per-class 100 --implausible-per-class 100 --workers 2
   invgfx video-prior classifier --clips out/prior/clips --out out/prior/clf --threads 2
-  invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 3000        # ~70 min, one thread
-  invgfx video-prior sample --weights out/prior/run/prior.safetensors --out out/prior/samples.png"""
+  invgfx video-prior train --clips out/prior/clips --out out/prior/run --steps 5000 --threads 2
+  invgfx video-prior sample --weights out/prior/run/prior.safetensors --out out/prior/samples.png --per-class 4"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = cmds.add_parser("train", help="train the diffusion model (resumes from OUT/checkpoint.pt)")
     t.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data`")
     t.add_argument("--out", required=True, help="folder for prior.safetensors (EMA weights), checkpoint.pt, log.csv")
-    t.add_argument("--steps", type=int, default=3000, help="optimiser steps in total (default 3000, as TrainConfig)")
+    t.add_argument("--steps", type=int, default=5000, help="optimiser steps in total (default 5000, as TrainConfig)")
     t.add_argument("--batch", type=int, default=8, help="videos per step (default 8)")
     t.add_argument("--lr", type=float, default=4e-4, help="AdamW learning rate (default 4e-4)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -250,3 +250,10 @@ class LearnedVideoPrior(VideoPrior):
 
         total = sum(ddpm_sds(x, predict_noise, self.alphas, self.t_range, generator) for _ in range(self.samples))
         return self.scale * total / self.samples
+
+    def judge(self, video: Tensor, condition: Condition, generator: torch.Generator | None = None) -> Tensor:
+        """The guiding classifier's -log p(plausible | x_t) (an SDS loss value is a denoising
+        residual, not a judgement); without a guide, the SDS loss value."""
+        if self.guide is not None:
+            return self.guide.loss(video, condition, generator)
+        return self.loss(video, condition, generator)

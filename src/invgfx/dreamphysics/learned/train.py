@@ -27,7 +27,7 @@ from invgfx.runlog import open_log
 
 @dataclass
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 5000
     batch: int = 8
     lr: float = 4e-4
     ema: float = 0.995
