@@ -54,6 +54,8 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from invgfx.dreamphysics.learned import GUIDE_SCALE
+
     p = sub.add_parser("learn-physics", help="learn E / nu / density of a Gaussian object from a video prior",
                        description=HELP, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scene", help="procedural object (ball, plant, ...) or a 3DGS .ply")
@@ -104,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance of SDS priors (default: 100 text, 1..3 image)")
     p.add_argument("--guide-scale", type=float, default=None,
                    help="the shipped learned prior's weight of its plausibility classifier against its denoiser "
-                        "(classifier guidance; default invgfx.dreamphysics.learned.GUIDE_SCALE)")
+                        f"(classifier guidance; default {GUIDE_SCALE:g})")
     p.add_argument("--scene-set", action="append", default=[], metavar="KEY=VALUE", help="procedural scene parameter; repeatable")
     p.add_argument("--e-unit", choices=["Pa", "1e7Pa"], default=None, help="unit of E in a PhysGaussian-style config")
     p.add_argument("--max-particles", type=int, default=None, help="simulate at most N particles (others are carried)")
