@@ -2,6 +2,7 @@
 shipped weights, and `learn-physics` using it by default."""
 
 import csv
+import json
 import math
 
 import pytest
@@ -121,6 +122,15 @@ def test_space_to_depth_is_exactly_invertible_and_weights_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(*args), loaded(*args))
     assert meta == {"steps": 7} and loaded.config == model.config
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(tmp_path / "p.safetensors"), "pt") as f:  # a file of before v-prediction: no such key
+        config = json.loads(f.metadata()["config"])
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    del config["prediction"]
+    save_file(state, str(tmp_path / "old.safetensors"), metadata={"config": json.dumps(config)})
+    assert load_denoiser(tmp_path / "old.safetensors")[0].config.prediction == "epsilon"
     with pytest.raises(DreamPhysicsError, match="no such learned video prior file"):
         load_denoiser(tmp_path / "missing.safetensors")
 

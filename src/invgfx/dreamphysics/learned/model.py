@@ -41,8 +41,9 @@ class PriorConfig:
     """size: frame side in pixels; frames: T; unshuffle: space-to-depth factor; channels: UNet
     block widths (the last level has cross-attention); text_dim: width of the text states;
     max_tokens: caption length; vocabulary: the words the text encoder knows; schedule: DDPM
-    betas; n_timesteps: noise levels; prediction: what the UNet outputs, "v_prediction" or "epsilon"; groups, frame_dt: how the clips were cut from simulations
-    (frames `frame_dt` s apart in the simulation, every `groups`-th one); classes: object classes;
+    betas; n_timesteps: noise levels; prediction: what the UNet outputs, "v_prediction" or
+    "epsilon"; groups, frame_dt: how the clips were cut from simulations (frames `frame_dt` s
+    apart in the simulation, every `groups`-th one); classes: object classes;
     negative_suffix: appended to a caption, the negative prompt of SDS ("" if the training data had
     no implausible clips)."""
 
@@ -126,12 +127,12 @@ def _shuffle(x: Tensor, u: int) -> Tensor:
     return y.reshape(B, T, C // (u * u), h * u, w * u).transpose(1, 2)
 
 
-def noise_schedule(config, prediction: str = "epsilon"):
-    """diffusers' DDPMScheduler of a config with `schedule` and `n_timesteps` (a prior's or a classifier's)."""
+def noise_schedule(config):
+    """diffusers' DDPMScheduler of a config with `schedule` and `n_timesteps` (a prior's or a
+    classifier's); what is used of it is its alphas_cumprod."""
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=config.n_timesteps, beta_schedule=config.schedule,
-                         prediction_type=prediction, clip_sample=True)
+    return DDPMScheduler(num_train_timesteps=config.n_timesteps, beta_schedule=config.schedule, clip_sample=True)
 
 
 def save_denoiser(model: VideoDenoiser, path: str | Path, extra: dict | None = None) -> None:
@@ -169,8 +170,10 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> tuple
     """(model in eval mode without gradients, metadata) from a `save_denoiser` file."""
     from safetensors.torch import load_file
 
-    _, extra, config = read_model_file(path, "learned video prior", "`invgfx video-prior train`", PriorConfig)
+    stored, extra, config = read_model_file(path, "learned video prior", "`invgfx video-prior train`", PriorConfig)
     config.channels = tuple(config.channels)
+    if "prediction" not in stored:  # written before v-prediction (2026-12-02): those predicted epsilon
+        config.prediction = "epsilon"
     model = VideoDenoiser(config)
     model.load_state_dict(load_file(str(path)))
     return model.to(device).eval().requires_grad_(False), extra
