@@ -37,6 +37,8 @@ def main() -> None:
                     help="KL weight of both models (default: TrainConfig's, (64/150)^2 = 0.18 at 64 px)")
     ap.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
                     help="DC-IGN's batch kind ratio (paper: 1 1 1 10)")
+    ap.add_argument("--batches", type=int, nargs=4, default=DatasetSpec.batches, metavar=("AZ", "EL", "LIGHT", "ID"),
+                    help="stored training batches per kind (default: DatasetSpec's, 40 40 40 160)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
     ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
     ap.add_argument("--cache-dir", default=".invgfx_cache/ign")
@@ -46,7 +48,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    spec = DatasetSpec(family=args.family, seed=args.seed)
+    spec = DatasetSpec(family=args.family, seed=args.seed, batches=tuple(args.batches))
     cached = cache_path(spec, args.cache_dir).exists()
     t0 = time.time()
     data = load_or_generate(spec, args.cache_dir)
@@ -66,7 +68,8 @@ def main() -> None:
         models[name] = (model, meta["calibration"])
 
     print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}, KL weight "
-          f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}\n")
+          f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}, "
+          f"stored batches {' '.join(map(str, spec.batches))}\n")
     print(format_table(results, spec.image_size))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
           f"shared with other jobs (torch threads {torch.get_num_threads()}), no GPU; torch {torch.__version__}")
