@@ -14,8 +14,7 @@ def open_log(path: str | Path, fields: list[str], step: int):
     rows = []
     if step > 0 and path.exists():
         with open(path, newline="") as fh:
-            rows = [r for r in csv.reader(fh)][1:]
-        rows = [r for r in rows if r and int(r[0]) <= step]
+            rows = [r for r in list(csv.reader(fh))[1:] if r and int(r[0]) <= step]
     fh = open(path, "w", newline="")
     writer = csv.writer(fh)
     writer.writerow(fields)
