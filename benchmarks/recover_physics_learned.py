@@ -80,7 +80,7 @@ def run(scene: str, start: str, args) -> dict:
 
     began = time.perf_counter()
     config_learn = LearnConfig(epochs=args.epochs, groups=2, frames_per_group=FRAMES // 2, update="adam", lr=args.lr,
-                               seed=args.seed, search=args.search)
+                               seed=args.seed, search=args.search, jitter=args.jitter)
     try:
         learn(simulate, params, prior, config_learn, condition=Condition(text=cls.captions[0]), out_dir=out,
               on_epoch=stop_when_inside, progress=False)
@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--search", type=int, default=0, metavar="N",
                         help="judge the start and N log-spaced E across the bounds first, start from the best "
                              "(LearnConfig.search; default 0: off); its time is in the wall time")
+    parser.add_argument("--jitter", type=float, default=0.0, metavar="SIGMA",
+                        help="log-normal jitter of E per epoch, annealed to 0 (LearnConfig.jitter; default 0: off)")
     parser.add_argument("--weights", default=None, help="learned prior .safetensors (default: the shipped one)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (one core each)")
     parser.add_argument("--out", default=None, help="folder for videos and plots")
@@ -160,7 +162,8 @@ def main() -> None:
     print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {judge}; "
           f"Adam lr {args.lr}; 2 x 8 frames at 32 px; full BPTT; "
           f"up to {args.epochs} epochs" + (f", stop after {args.patience} inside" if args.patience else "")
-          + (f"; search of {args.search} values first" if args.search else ""))
+          + (f"; search of {args.search} values first" if args.search else "")
+          + (f"; jitter {args.jitter}" if args.jitter else ""))
     rows, pending = [], list(runs)
     active: dict = {}  # sentinel -> (process, queue)
     while pending or active:

@@ -13,7 +13,7 @@ from invgfx.dreamphysics import (
     AnalyticSDSPrior, DreamPhysicsError, LearnConfig, LogUpdate, ParameterSet, ReferenceVideoPrior, field,
     group_frames, group_of_epoch, learn, regions, scalar,
 )
-from invgfx.dreamphysics.updates import adam_step, cosine_lr, eq5_step, reference_step
+from invgfx.dreamphysics.updates import adam_step, cosine_anneal, eq5_step, reference_step
 from invgfx.dreamphysics.toy import SpringBlob
 
 K_TRUE = 40.0  # N/m
@@ -59,13 +59,13 @@ def test_adam_step_matches_torch_adam_on_log_parameter():
         torch.testing.assert_close(value.log(), log_value.detach(), rtol=1e-5, atol=1e-5)
 
 
-def test_cosine_lr_anneals_from_lr_to_lr_final():
-    assert [cosine_lr(0.3, None, e, 30) for e in (0, 15, 29)] == [0.3, 0.3, 0.3]
-    assert cosine_lr(0.3, 0.03, 0, 30) == pytest.approx(0.3)
-    assert cosine_lr(0.3, 0.03, 29, 30) == pytest.approx(0.03)
-    assert cosine_lr(0.3, 0.03, 100, 30) == pytest.approx(0.03)  # a resumed run past the schedule keeps lr_final
+def test_cosine_anneal_anneals_from_lr_to_lr_final():
+    assert [cosine_anneal(0.3, None, e, 30) for e in (0, 15, 29)] == [0.3, 0.3, 0.3]
+    assert cosine_anneal(0.3, 0.03, 0, 30) == pytest.approx(0.3)
+    assert cosine_anneal(0.3, 0.03, 29, 30) == pytest.approx(0.03)
+    assert cosine_anneal(0.3, 0.03, 100, 30) == pytest.approx(0.03)  # a resumed run past the schedule keeps lr_final
     halfway = 0.03 + 0.5 * 0.27 * (1 + math.cos(math.pi * 10 / 29))
-    assert cosine_lr(0.3, 0.03, 10, 30) == pytest.approx(halfway)
+    assert cosine_anneal(0.3, 0.03, 10, 30) == pytest.approx(halfway)
 
 
 def test_annealed_adam_settles_closer_than_constant_lr():
@@ -78,7 +78,7 @@ def test_annealed_adam_settles_closer_than_constant_lr():
         for epoch in range(30):
             value = params["stiffness"].value
             value.grad = torch.sign(torch.log(value.detach() / 37.0)) / value.detach()  # dL/dlog = sign(log(theta/37))
-            update.step(params, cosine_lr(0.3, lr_final, epoch, 30))
+            update.step(params, cosine_anneal(0.3, lr_final, epoch, 30))
         errors[lr_final] = abs(math.log(float(params["stiffness"].value) / 37.0))
     assert errors[0.03] < 0.05 < errors[None]
 
@@ -207,3 +207,38 @@ def test_search_starts_in_the_basin_of_a_loss_that_is_flat_far_from_it(tmp_path)
     assert Basin.calls == 4 * 2  # start + 3 values, every group
     with pytest.raises(DreamPhysicsError, match="one global value"):
         search_start(simulate, ParameterSet([scalar("nu", 0.3, 0.1, 0.45)]), Basin(), replace(config, search=3))
+
+
+def test_jittered_view_differentiates_at_the_jittered_value_within_bounds():
+    params = ParameterSet([scalar("E", 1e5, 1e4, 2e5), field("density", torch.tensor([300.0, 900.0]), 100.0, 1000.0)])
+    view = params.jittered(0.7, torch.Generator().manual_seed(3))
+    e, rho = view["E"].value, view["density"].value
+    assert 1e4 <= float(e) <= 2e5 and ((rho >= 100.0) & (rho <= 1000.0)).all()
+    assert float(e) != pytest.approx(1e5) and params["E"].value.detach().item() == pytest.approx(1e5)
+    (torch.log(e) ** 2).sum().backward()  # L = (log E')^2: dL/dlog E' = 2 log E'
+    assert float(params["E"].value.grad * params["E"].value.detach()) == pytest.approx(2 * math.log(float(e)), rel=1e-5)
+    assert params.jittered(0.0, torch.Generator())["E"].value.item() == pytest.approx(1e5)
+
+
+def test_jitter_steps_over_narrow_local_minima():
+    """Loss in decades d = log10 E: a bowl around 4.5 with ripples of period 0.25 decades, a
+    local minimum every 0.25. Plain Adam steps from 1e3 stop in the second ripple (3.5); jittered
+    by sigma 0.7 (0.3 decades, annealed to 0) each step follows the gradient at a random nearby
+    E, which averages the ripples out, and every seed ends within 0.5 decades of the bottom."""
+    from invgfx.dreamphysics.prior import VideoPrior
+
+    class RippledBowl(VideoPrior):  # video brightness = log10(E) / 10
+        def loss(self, video, condition, generator=None):
+            d = video.mean() * 10
+            return 0.05 * (d - 4.5) ** 2 + 0.02 * torch.sin(math.pi * d / 0.25) ** 2
+
+    def simulate(params, frames):
+        return (params["E"].value.log10() / 10).reshape(1, 1, 1, 1).expand(len(frames), 3, 4, 4)
+
+    def end(jitter, seed):
+        params = ParameterSet([scalar("E", 1e3, 1e1, 1e9)])
+        config = LearnConfig(epochs=40, groups=1, frames_per_group=1, lr=0.3, lr_final=0.03, jitter=jitter, seed=seed)
+        return math.log10(learn(simulate, params, RippledBowl(), config, progress=False)[-1]["E"])
+
+    assert end(0.0, 0) == pytest.approx(3.5, abs=0.05)
+    assert all(abs(end(0.7, seed) - 4.5) <= 0.5 for seed in range(6))

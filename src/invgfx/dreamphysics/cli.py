@@ -95,6 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="before learning, judge the start and N log-spaced values of E between its --learn bounds "
                         "(forward only) and start from the best: for losses with plateaus far from the answer "
                         "(default 0: off); writes search.csv")
+    p.add_argument("--jitter", type=float, default=0.0, metavar="SIGMA",
+                   help="simulate each epoch at theta * exp(SIGMA * N(0, 1)) instead of theta, SIGMA annealed to 0 "
+                        "by the last epoch: smooths a bumpy loss so the steps pass over narrow local minima "
+                        "(e.g. 0.7; default 0: off)")
     p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate in log(theta) (default 0.1)")
     p.add_argument("--lr-final", type=float, default=None,
@@ -348,6 +352,7 @@ def run_learn_physics(args) -> int:
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
                          update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed, search=args.search,
+                         jitter=args.jitter,
                          **({"betas": parse_betas(args.betas)} if args.betas else {}))
 
     def preview(epoch: int, current: ParameterSet) -> None:

@@ -31,7 +31,7 @@ from invgfx.dreamphysics.errors import DreamPhysicsError
 from invgfx.dreamphysics.frames import group_frames, group_of_epoch
 from invgfx.dreamphysics.params import ParameterSet
 from invgfx.dreamphysics.prior import Condition, VideoPrior
-from invgfx.dreamphysics.updates import ADAM_BETAS, LogUpdate, cosine_lr
+from invgfx.dreamphysics.updates import ADAM_BETAS, LogUpdate, cosine_anneal
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.csv"
@@ -47,10 +47,14 @@ class LearnConfig:
     M T frames are simulated, group i = frames i, i + M, ..., i + M (T - 1) (the paper: M = 8,
     T = 16 for ModelScope, 3 x 25 for SVD); update: "eq5" | "reference" | "adam" (see
     updates.py) with learning rate lr (in log(theta) units; log10 for "reference"), annealed
-    to lr_final over the epochs along a half cosine if lr_final is set (updates.cosine_lr), and,
+    to lr_final over the epochs along a half cosine if lr_final is set (updates.cosine_anneal), and,
     for Adam, betas; seed: of the prior's noise; search: before the first epoch, evaluate the
     prior at the start and at this many log-spaced values of E between its bounds and start from
-    the best (`search_start`; 0: off)."""
+    the best (`search_start`; 0: off); jitter: sigma of the log-normal jitter of every parameter
+    before each epoch's simulation (`ParameterSet.jittered`), annealed to 0 at the last epoch
+    along a half cosine: Gaussian smoothing of the loss in log(theta), coarse to fine, for
+    landscapes with narrow local minima (a plant collapsing at 1e4-3e4 Pa: docs/video-prior.md;
+    0: off)."""
 
     epochs: int = 50
     groups: int = 8
@@ -61,6 +65,7 @@ class LearnConfig:
     betas: tuple[float, float] = ADAM_BETAS
     seed: int = 0
     search: int = 0
+    jitter: float = 0.0
 
 
 def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: LearnConfig,
@@ -95,13 +100,14 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
         start = time.perf_counter()
         group = group_of_epoch(epoch, config.groups)
         frames = group_frames(group, config.groups, config.frames_per_group)
-        video = simulate(params, frames)
+        sigma = cosine_anneal(config.jitter, 0.0, epoch, config.epochs)
+        video = simulate(params.jittered(sigma, generator) if sigma > 0 else params, frames)
         if video.ndim != 4 or video.shape[:2] != (len(frames), 3):
             raise DreamPhysicsError(f"simulate returned a video of shape {tuple(video.shape)}, "
                                     f"expected ({len(frames)}, 3, H, W) for frames {frames.tolist()}")
         loss = prior.loss(video, replace(condition, frames=frames), generator)
         loss.backward()
-        update.step(params, cosine_lr(config.lr, config.lr_final, epoch, config.epochs))
+        update.step(params, cosine_anneal(config.lr, config.lr_final, epoch, config.epochs))
         history.append({"epoch": epoch, "group": group, "loss": float(loss.detach()), "seconds": time.perf_counter() - start,
                         **params.summary()})
         bar.set_postfix({k: f"{v:.4g}" for k, v in history[-1].items() if k not in ("epoch", "group", "seconds")})
@@ -169,8 +175,9 @@ def _load_checkpoint(path: Path, config: LearnConfig, params: ParameterSet, upda
     except Exception as err:  # a truncated or foreign file: say which and why
         raise DreamPhysicsError(f"{path}: cannot read it as a learn-physics checkpoint ({err})") from None
     saved = ckpt["config"]
-    for key in ("groups", "frames_per_group", "update", "lr", "lr_final", "betas", "seed"):
-        if _plain(saved.get(key)) != _plain(getattr(config, key)):
+    for key in ("groups", "frames_per_group", "update", "lr", "lr_final", "betas", "seed", "jitter"):
+        # a key the checkpoint lacks was written before the setting existed: its default then
+        if _plain(saved.get(key, getattr(LearnConfig, key))) != _plain(getattr(config, key)):
             raise DreamPhysicsError(f"{path}: was written with {key}={saved.get(key)!r}, this run has {key}="
                                     f"{getattr(config, key)!r}; resume with the same settings (only epochs may change)")
     params.load_state_dict(ckpt["params"])

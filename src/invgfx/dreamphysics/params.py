@@ -3,6 +3,7 @@ one global value, one value per region box, or one value per particle."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -118,6 +119,21 @@ class ParameterSet:
 
     def summary(self) -> dict[str, float]:
         return {k: v for p in self for k, v in p.summary().items()}
+
+    def jittered(self, sigma: float, generator: torch.Generator) -> ParameterSet:
+        """A view whose every value is theta exp(sigma xi), xi ~ N(0, 1) per element, kept inside
+        the bounds: a differentiable function of the leaves (the factor is a constant), so
+        theta dL/dtheta of a loss of the view is dL/dlog(theta') at the jittered theta'. Averaged
+        over xi, that is the gradient of the loss smoothed by a log-normal kernel of width sigma
+        (randomised smoothing), which steps over local minima narrower than about sigma."""
+        params = []
+        for p in self:
+            value = p.value.detach()
+            jittered = (value * torch.exp(sigma * torch.randn(value.shape, generator=generator))).clamp(p.lo, p.hi)
+            view = copy.copy(p)
+            view.value = p.value * (jittered / value)
+            params.append(view)
+        return ParameterSet(params)
 
     def state_dict(self) -> dict[str, Tensor]:
         return {p.name: p.value.detach().clone() for p in self}

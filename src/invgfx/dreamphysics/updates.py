@@ -33,14 +33,15 @@ ADAM_BETAS = (0.5, 0.9)
 ADAM_EPS = 1e-20
 
 
-def cosine_lr(lr: float, lr_final: float | None, epoch: int, epochs: int) -> float:
-    """The learning rate of `epoch` (0-based) of `epochs`: constant `lr` when lr_final is None,
-    else annealed from lr to lr_final along a half cosine. Adam with small betas steps about lr
-    in log(theta) whatever the gradient's size, so a constant lr keeps a parameter rattling
-    around its optimum by about +-lr/2; annealing lets it settle."""
-    if lr_final is None or epochs <= 1:
-        return lr
-    return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * min(epoch, epochs - 1) / (epochs - 1)))
+def cosine_anneal(start: float, end: float | None, epoch: int, epochs: int) -> float:
+    """The value of a schedule at `epoch` (0-based) of `epochs`: constant `start` when end is None,
+    else annealed from start to end along a half cosine (reached at the last epoch, kept after).
+    For the learning rate: Adam with small betas steps about lr in log(theta) whatever the
+    gradient's size, so a constant lr keeps a parameter rattling around its optimum by about
+    +-lr/2; annealing lets it settle. Also the jitter's schedule (LearnConfig.jitter)."""
+    if end is None or epochs <= 1:
+        return start
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * min(epoch, epochs - 1) / (epochs - 1)))
 
 
 def eq5_step(value: Tensor, grad: Tensor, lr: float) -> Tensor:
