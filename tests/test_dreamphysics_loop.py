@@ -242,3 +242,30 @@ def test_jitter_steps_over_narrow_local_minima():
 
     assert end(0.0, 0) == pytest.approx(3.5, abs=0.05)
     assert all(abs(end(0.7, seed) - 4.5) <= 0.5 for seed in range(6))
+
+
+def test_jittered_run_resumes_exactly_and_checks_the_setting(tmp_path):
+    sim = SpringBlob(size=16)
+    prior = AnalyticSDSPrior(_spring_target(sim, 8))
+    make = lambda: ParameterSet([scalar("stiffness", 10.0, 1.0, 1e4)])  # noqa: E731
+    config = LearnConfig(epochs=6, groups=2, frames_per_group=4, jitter=0.5)
+    full = learn(sim, make(), prior, config, progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_three(epoch, params):
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        learn(sim, make(), prior, config, out_dir=tmp_path, on_epoch=stop_after_three, progress=False)
+    with pytest.raises(DreamPhysicsError, match="jitter=0.5, this run has jitter=0.0"):
+        learn(sim, make(), prior, replace(config, jitter=0.0), out_dir=tmp_path, resume=True, progress=False)
+    history = learn(sim, make(), prior, config, out_dir=tmp_path, resume=True, progress=False)
+    assert [h["stiffness"] for h in history] == pytest.approx([h["stiffness"] for h in full], rel=1e-6)
+    # a checkpoint written before the setting existed resumes as jitter 0
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del ckpt["config"]["jitter"]
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    learn(sim, make(), prior, replace(config, jitter=0.0, epochs=7), out_dir=tmp_path, resume=True, progress=False)
