@@ -17,11 +17,15 @@ qualitative claim: too soft deforms too much, too stiff barely moves) at the ini
 final E and the middle of the range: the ball's peak compression, the plant's sway amplitude
 (invgfx.dreamphysics.learned.motion).
 
+--jitter SIGMA simulates each epoch at a log-normally jittered E (LearnConfig.jitter), --search N
+judges N values across the bounds first (LearnConfig.search); --seed: of the noise and jitter.
+
 --out DIR writes DIR/<scene>_<low|high>/ before_after.mp4 + .gif (initial | learned), plot.png,
 log.csv, params.json.
 
     python benchmarks/recover_physics_learned.py [--scenes ball,plant] [--epochs 30] [--out DIR]
     python benchmarks/recover_physics_learned.py --weights out/prior/run/prior.safetensors --guidance 3
+    python benchmarks/recover_physics_learned.py --scenes plant --starts low --jitter 2 --seed 1
 """
 
 from __future__ import annotations
