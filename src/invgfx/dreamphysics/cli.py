@@ -98,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jitter", type=float, default=0.0, metavar="SIGMA",
                    help="simulate each epoch at theta * exp(SIGMA * N(0, 1)) instead of theta, SIGMA annealed to 0 "
                         "by the last epoch: smooths a bumpy loss so the steps pass over narrow local minima "
-                        "(e.g. 0.7; default 0: off)")
+                        "(the plant from 100x below its range: 2; default 0: off)")
     p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate in log(theta) (default 0.1)")
     p.add_argument("--lr-final", type=float, default=None,
