@@ -45,6 +45,7 @@ def test_learn_physics_reference_run_and_resume(tmp_path):
     learned = json.loads((out / "params.json").read_text())["E"]["value"]
     assert 2e4 < learned < E_TRUE  # moved from 10x too low toward the truth, 3 epochs of 5-10 % steps
     assert main([*argv, "--epochs", "3", "--resume", "--betas", "0.9,0.99"]) == 1  # other betas: refused
+    assert main([*argv, "--epochs", "3", "--resume", "--jitter", "0.5"]) == 1  # other jitter: refused
     assert main([*argv, "--epochs", "3", "--betas", "0.5"]) == 1  # not two numbers
     for name in ("plot.png", "before_after.mp4", "checkpoint.pt"):
         assert (out / name).stat().st_size > 0
