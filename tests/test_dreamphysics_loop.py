@@ -268,4 +268,6 @@ def test_jittered_run_resumes_exactly_and_checks_the_setting(tmp_path):
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     del ckpt["config"]["jitter"]
     torch.save(ckpt, tmp_path / "checkpoint.pt")
+    with pytest.raises(DreamPhysicsError, match="jitter=0.0, this run has jitter=0.5"):
+        learn(sim, make(), prior, replace(config, epochs=7), out_dir=tmp_path, resume=True, progress=False)
     learn(sim, make(), prior, replace(config, jitter=0.0, epochs=7), out_dir=tmp_path, resume=True, progress=False)

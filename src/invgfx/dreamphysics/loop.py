@@ -177,8 +177,9 @@ def _load_checkpoint(path: Path, config: LearnConfig, params: ParameterSet, upda
     saved = ckpt["config"]
     for key in ("groups", "frames_per_group", "update", "lr", "lr_final", "betas", "seed", "jitter"):
         # a key the checkpoint lacks was written before the setting existed: its default then
-        if _plain(saved.get(key, getattr(LearnConfig, key))) != _plain(getattr(config, key)):
-            raise DreamPhysicsError(f"{path}: was written with {key}={saved.get(key)!r}, this run has {key}="
+        was = saved.get(key, getattr(LearnConfig, key))
+        if _plain(was) != _plain(getattr(config, key)):
+            raise DreamPhysicsError(f"{path}: was written with {key}={was!r}, this run has {key}="
                                     f"{getattr(config, key)!r}; resume with the same settings (only epochs may change)")
     params.load_state_dict(ckpt["params"])
     update.load_state_dict(ckpt["update"])
