@@ -19,6 +19,11 @@ from invgfx.dreamphysics.toy import SpringBlob
 K_TRUE = 40.0  # N/m
 
 
+def log10_E_video(params, frames):
+    """A stand-in simulator for losses drawn directly over E: every pixel of every frame is log10(E) / 10."""
+    return (params["E"].value.log10() / 10).reshape(1, 1, 1, 1).expand(len(frames), 3, 4, 4)
+
+
 def test_groups_cover_every_frame_exactly_once():
     for m, t in [(8, 16), (3, 25), (1, 5), (4, 1)]:
         groups = torch.stack([group_frames(i, m, t) for i in range(m)])
@@ -188,25 +193,22 @@ def test_search_starts_in_the_basin_of_a_loss_that_is_flat_far_from_it(tmp_path)
             Basin.calls += 1
             return 1 - torch.exp(-((video.mean() * 10 - 5) / 0.2) ** 2)
 
-    def simulate(params, frames):
-        return (params["E"].value.log10() / 10).reshape(1, 1, 1, 1).expand(len(frames), 3, 4, 4)
-
     config = LearnConfig(epochs=10, groups=2, frames_per_group=2, lr=0.2)
     plain = ParameterSet([scalar("E", 1e3, 1e1, 1e9)])
-    learn(simulate, plain, Basin(), config, progress=False)
+    learn(log10_E_video, plain, Basin(), config, progress=False)
     assert float(plain["E"].value) == pytest.approx(1e3, rel=1e-3)  # no slope to follow
     searched = ParameterSet([scalar("E", 1e3, 1e1, 1e9)])
-    history = learn(simulate, searched, Basin(), replace(config, search=9), out_dir=tmp_path, progress=False)
+    history = learn(log10_E_video, searched, Basin(), replace(config, search=9), out_dir=tmp_path, progress=False)
     rows = list(csv.DictReader(open(tmp_path / "search.csv")))
     assert [float(r["E"]) for r in rows] == pytest.approx([1e3] + [10.0 ** k for k in range(1, 10)])
     assert float(rows[5]["loss"]) == pytest.approx(0, abs=1e-6)  # the grid point at 1e5 is the answer
     assert history[-1]["E"] == pytest.approx(1e5, rel=0.05)
     Basin.calls = 0
-    search_start(simulate, ParameterSet([scalar("E", 1e3, 1e1, 1e9)]), Basin(), replace(config, search=3),
+    search_start(log10_E_video, ParameterSet([scalar("E", 1e3, 1e1, 1e9)]), Basin(), replace(config, search=3),
                  progress=False)
     assert Basin.calls == 4 * 2  # start + 3 values, every group
     with pytest.raises(DreamPhysicsError, match="one global value"):
-        search_start(simulate, ParameterSet([scalar("nu", 0.3, 0.1, 0.45)]), Basin(), replace(config, search=3))
+        search_start(log10_E_video, ParameterSet([scalar("nu", 0.3, 0.1, 0.45)]), Basin(), replace(config, search=3))
 
 
 def test_jittered_view_differentiates_at_the_jittered_value_within_bounds():
@@ -232,13 +234,10 @@ def test_jitter_steps_over_narrow_local_minima():
             d = video.mean() * 10
             return 0.05 * (d - 4.5) ** 2 + 0.02 * torch.sin(math.pi * d / 0.25) ** 2
 
-    def simulate(params, frames):
-        return (params["E"].value.log10() / 10).reshape(1, 1, 1, 1).expand(len(frames), 3, 4, 4)
-
     def end(jitter, seed):
         params = ParameterSet([scalar("E", 1e3, 1e1, 1e9)])
         config = LearnConfig(epochs=40, groups=1, frames_per_group=1, lr=0.3, lr_final=0.03, jitter=jitter, seed=seed)
-        return math.log10(learn(simulate, params, RippledBowl(), config, progress=False)[-1]["E"])
+        return math.log10(learn(log10_E_video, params, RippledBowl(), config, progress=False)[-1]["E"])
 
     assert end(0.0, 0) == pytest.approx(3.5, abs=0.05)
     assert all(abs(end(0.7, seed) - 4.5) <= 0.5 for seed in range(6))
