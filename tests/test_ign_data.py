@@ -120,3 +120,13 @@ def test_chairs_vary_in_proportion_and_have_optional_arms():
     assert len(counts) == 6
     tops = [make_chair(np.random.default_rng(i)).means[:, 2].max() for i in range(6)]
     assert max(tops) - min(tops) > 0.1
+
+
+@pytest.mark.parametrize("make", [make_head, make_chair])
+def test_a_mirrored_render_is_the_render_at_negated_azimuth_and_light(make):
+    # what `ign train --mirror` relies on: the procedural objects are left-right symmetric
+    obj = to_gaussians(make(np.random.default_rng(4)))
+    seen = render_object(obj, 0.7, 0.2, 0.9, 32).numpy()
+    mirrored = render_object(obj, -0.7, 0.2, -0.9, 32).numpy()
+    assert ((seen[:, ::-1] - mirrored) ** 2).mean() < 1e-4
+    assert ((seen[:, ::-1] - render_object(obj, -0.7, 0.2, 0.9, 32).numpy()) ** 2).mean() > 1e-2  # light matters

@@ -7,7 +7,7 @@ import torch
 from invgfx.ign import IGNError
 from invgfx.ign.data import BatchSet
 from invgfx.ign.model import DCIGN, IGNConfig, active_mask, clamp_latents, n_parameters, sgvb_loss
-from invgfx.ign.train import TrainConfig, load_checkpoint, train, train_step
+from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, train, train_step
 from invgfx.ign.shapes import single_thread
 
 
@@ -99,6 +99,25 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path):
     loaded, meta = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
     assert meta["step"] == 6 and set(meta["calibration"]) == {"azimuth", "elevation", "light"}
     assert torch.equal(loaded.to_mu.weight, resumed.to_mu.weight)
+
+
+def test_mirror_flips_whole_batches_for_dc_ign_and_single_images_for_the_baseline():
+    batches = _toy_batches()
+    stored = batches.images.reshape(-1, *batches.images.shape[2:])
+    flipped_batches = 0
+    for step in range(40):
+        plain, kind = draw_batch(batches, TrainConfig(), step)
+        images, same_kind = draw_batch(batches, TrainConfig(mirror=True), step)
+        assert kind == same_kind  # the same stored batch is drawn, with or without mirroring
+        if not np.array_equal(images, plain):
+            assert np.array_equal(images, plain[..., ::-1])  # every image of the batch, so one factor still varies
+            flipped_batches += 1
+        for image in draw_batch(batches, TrainConfig(baseline=True, mirror=True), step)[0]:
+            assert any(np.array_equal(image, s) or np.array_equal(image[:, ::-1], s) for s in stored)
+    assert 10 <= flipped_batches <= 30  # about half
+    flips = [not any(np.array_equal(image, s) for s in stored)
+             for step in range(10) for image in draw_batch(batches, TrainConfig(baseline=True, mirror=True), step)[0]]
+    assert 0.25 < np.mean(flips) < 0.75  # the baseline flips image by image
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])

@@ -66,6 +66,9 @@ def register(subparsers) -> None:
                    "bound; default: (SIZE/150)^2, the paper's balance at 150 px: 0.18 at 64 px)")
     t.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
                    help="batch kind ratio (paper: 1 1 1 10)")
+    t.add_argument("--mirror", action="store_true",
+                   help="also train on left-right flipped batches, which for left-right symmetric objects (the "
+                   "procedural faces and chairs) are exact renders at the negated azimuth and light")
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="reconstruction term of the SGVB loss: bernoulli (the original code; the decoder gives "
                    "logits) or gaussian (std 0.1; the decoder gives the mean intensity) (default: bernoulli)")
@@ -198,7 +201,7 @@ def cmd_train(args) -> None:
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
     cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
-                      baseline=args.baseline, checkpoint_every=args.checkpoint_every, seed=args.seed)
+                      baseline=args.baseline, mirror=args.mirror, checkpoint_every=args.checkpoint_every, seed=args.seed)
     model = DCIGN(config).to(args.device)
     print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "
           f"{len(batches.kinds)} batches, {cfg.steps} steps -> {out}")

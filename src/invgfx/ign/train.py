@@ -36,7 +36,9 @@ class TrainConfig:
     strength: invariance gradient scale (paper ~1/100); kl_weight: weight of the KL term against the
     reconstruction summed over pixels (None: paper_kl_weight of the image size, 0.18 at 64 px; 1: the plain
     bound); ratio: batch kinds azimuth:elevation:light:identity; baseline: train as a plain VAE on random
-    batches instead."""
+    batches instead; mirror: flip each drawn batch left-right with probability 1/2 (for left-right symmetric
+    objects a flipped render at (azimuth, elevation, light) is the render at (-azimuth, elevation, -light),
+    so a flipped single-factor batch is another single-factor batch: twice the distinct batches for free)."""
 
     steps: int = 3000
     lr: float = 5e-4
@@ -46,6 +48,7 @@ class TrainConfig:
     kl_weight: float | None = None
     ratio: tuple[float, float, float, float] = PAPER_RATIO
     baseline: bool = False
+    mirror: bool = False
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -72,9 +75,13 @@ def draw_batch(batches: BatchSet, cfg: TrainConfig, step: int) -> tuple[np.ndarr
     if cfg.baseline:
         M, B = batches.images.shape[:2]
         idx = rng.choice(M * B, B, replace=False)
-        return batches.images.reshape(M * B, *batches.images.shape[2:])[idx], "random"
-    m = sample_batch_index(batches.kinds, rng, cfg.ratio)
-    return batches.images[m], FACTORS[batches.kinds[m]]
+        images, kind = batches.images.reshape(M * B, *batches.images.shape[2:])[idx], "random"
+        flip = rng.random(B) < 0.5 if cfg.mirror else np.zeros(B, bool)  # a plain VAE: each image on its own
+    else:
+        m = sample_batch_index(batches.kinds, rng, cfg.ratio)
+        images, kind = batches.images[m], FACTORS[batches.kinds[m]]
+        flip = np.full(len(images), cfg.mirror and rng.random() < 0.5)  # the whole batch, so one factor still varies
+    return np.where(flip[:, None, None], images[..., ::-1], images), kind
 
 
 def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: str, cfg: TrainConfig,
