@@ -101,6 +101,24 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path):
     assert torch.equal(loaded.to_mu.weight, resumed.to_mu.weight)
 
 
+def test_cosine_schedule_halves_the_rate_midway_and_is_what_training_applies(tmp_path):
+    cosine = TrainConfig(steps=1000, lr=5e-4, lr_schedule="cosine")
+    assert cosine.lr_at(0) == 5e-4 and abs(cosine.lr_at(500) - 2.5e-4) < 1e-12 and cosine.lr_at(999) < 1e-8
+    assert TrainConfig(steps=1000).lr_at(999) == 5e-4
+    # two cosine steps take the rates lr and lr/2: the same as one constant step at lr, resumed at lr/2
+    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
+    torch.manual_seed(1)
+    scheduled = train(DCIGN(config), batches, TrainConfig(steps=2, lr=5e-4, lr_schedule="cosine"), tmp_path / "a",
+                      progress=False)
+    torch.manual_seed(1)
+    train(DCIGN(config), batches, TrainConfig(steps=1, lr=5e-4), tmp_path / "b", progress=False)
+    by_hand = train(DCIGN(config), batches, TrainConfig(steps=2, lr=2.5e-4), tmp_path / "b", progress=False)
+    for p, q in zip(scheduled.parameters(), by_hand.parameters()):
+        assert torch.allclose(p, q, atol=1e-7)
+    with pytest.raises(IGNError, match="cosine"):
+        TrainConfig(lr_schedule="linear").lr_at(0)
+
+
 def test_mirror_flips_whole_batches_for_dc_ign_and_single_images_for_the_baseline():
     batches = _toy_batches()
     stored = batches.images.reshape(-1, *batches.images.shape[2:])

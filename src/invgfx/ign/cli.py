@@ -69,6 +69,9 @@ def register(subparsers) -> None:
     t.add_argument("--mirror", action="store_true",
                    help="also train on left-right flipped batches, which for left-right symmetric objects (the "
                    "procedural faces and chairs) are exact renders at the negated azimuth and light")
+    t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="constant (the original code) or cosine: the learning rate falls from --lr to 0 over --steps "
+                   "(so resuming to more --steps changes the remaining rates) (default: constant)")
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="reconstruction term of the SGVB loss: bernoulli (the original code; the decoder gives "
                    "logits) or gaussian (std 0.1; the decoder gives the mean intensity) (default: bernoulli)")
@@ -201,7 +204,8 @@ def cmd_train(args) -> None:
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
     cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
-                      baseline=args.baseline, mirror=args.mirror, checkpoint_every=args.checkpoint_every, seed=args.seed)
+                      baseline=args.baseline, mirror=args.mirror,
+                      lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     model = DCIGN(config).to(args.device)
     print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "
           f"{len(batches.kinds)} batches, {cfg.steps} steps -> {out}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -38,7 +39,9 @@ class TrainConfig:
     bound); ratio: batch kinds azimuth:elevation:light:identity; baseline: train as a plain VAE on random
     batches instead; mirror: flip each drawn batch left-right with probability 1/2 (for left-right symmetric
     objects a flipped render at (azimuth, elevation, light) is the render at (-azimuth, elevation, -light),
-    so a flipped single-factor batch is another single-factor batch: twice the distinct batches for free)."""
+    so a flipped single-factor batch is another single-factor batch: twice the distinct batches for free);
+    lr_schedule: "constant" (the original code) or "cosine" (lr * (1 + cos(pi * step / steps)) / 2, which
+    ends the run at a small step size instead of wherever the last few noisy updates left the weights)."""
 
     steps: int = 3000
     lr: float = 5e-4
@@ -49,11 +52,20 @@ class TrainConfig:
     ratio: tuple[float, float, float, float] = PAPER_RATIO
     baseline: bool = False
     mirror: bool = False
+    lr_schedule: str = "constant"
     checkpoint_every: int = 500
     seed: int = 0
 
     def kl_weight_at(self, image_size: int) -> float:
         return paper_kl_weight(image_size) if self.kl_weight is None else self.kl_weight
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of step `step` (0-based) of cfg.steps."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * step / self.steps))
+        raise IGNError(f"lr_schedule {self.lr_schedule!r}: use 'constant' or 'cosine'")
 
 
 def paper_kl_weight(image_size: int) -> float:
@@ -138,6 +150,8 @@ def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path
         for step in bar:
             images, kind = draw_batch(batches, cfg, step)
             gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(step)
             row = train_step(model, opt, to_tensor(images, device), kind, cfg, gen)
             writer.writerow({"step": step + 1, **{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}})
             if step % 50 == 0:
