@@ -69,6 +69,10 @@ def register(subparsers) -> None:
     t.add_argument("--mirror", action="store_true",
                    help="also train on left-right flipped batches, which for left-right symmetric objects (the "
                    "procedural faces and chairs) are exact renders at the negated azimuth and light")
+    t.add_argument("--mirror-consistency", type=float, default=0.0, metavar="WEIGHT",
+                   help="add WEIGHT x ||code(flipped image) - code(image) with azimuth and light negated||^2 over the "
+                   "three pose/light latents (a left-right flip shows the mirrored object at -azimuth, -light); "
+                   "DC-IGN only (default: 0, the paper)")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="constant (the original code) or cosine: the learning rate falls from --lr to 0 over --steps "
                    "(so resuming to more --steps changes the remaining rates) (default: constant)")
@@ -204,7 +208,7 @@ def cmd_train(args) -> None:
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
     cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
-                      baseline=args.baseline, mirror=args.mirror,
+                      baseline=args.baseline, mirror=args.mirror, mirror_weight=args.mirror_consistency,
                       lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     model = DCIGN(config).to(args.device)
     print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "

@@ -197,5 +197,18 @@ def sgvb_loss(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, likelihood:
     return recon + kl_weight * kl, recon, kl
 
 
+# A left-right flip of an image shows the mirrored object at (-azimuth, elevation, -light).
+MIRROR_SIGNS = (-1.0, 1.0, -1.0)
+
+
+def mirror_consistency(mu: Tensor, mu_flipped: Tensor, n_extrinsic: int) -> Tensor:
+    """Sum over the batch of ||mu_flipped[:, :n] - MIRROR_SIGNS * mu[:, :n]||^2, n = n_extrinsic: how far
+    the extrinsic code of the flipped images is from the original's with azimuth and light negated.
+    Holds for any object (a flipped render is a render of the mirrored object), so it constrains only
+    the named latents, never the intrinsic block. mu, mu_flipped: (B, n_latent) posterior means."""
+    signs = torch.tensor(MIRROR_SIGNS[:n_extrinsic], dtype=mu.dtype, device=mu.device)
+    return (mu_flipped[:, :n_extrinsic] - signs * mu[:, :n_extrinsic]).pow(2).sum()
+
+
 def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

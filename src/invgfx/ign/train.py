@@ -23,7 +23,7 @@ import torch
 from invgfx.atomic import atomic_output
 from invgfx.ign import FACTORS, IGNError
 from invgfx.ign.data import PAPER_RATIO, BatchSet, sample_batch_index
-from invgfx.ign.model import DCIGN, IGNConfig, active_mask, sgvb_loss
+from invgfx.ign.model import DCIGN, IGNConfig, active_mask, mirror_consistency, sgvb_loss
 from invgfx.runlog import open_log
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -40,6 +40,8 @@ class TrainConfig:
     batches instead; mirror: flip each drawn batch left-right with probability 1/2 (for left-right symmetric
     objects a flipped render at (azimuth, elevation, light) is the render at (-azimuth, elevation, -light),
     so a flipped single-factor batch is another single-factor batch: twice the distinct batches for free);
+    mirror_weight: weight of `mirror_consistency` between each batch's extrinsic code and its flipped
+    images' (DC-IGN only; 0: off, the paper);
     lr_schedule: "constant" (the original code) or "cosine" (lr * (1 + cos(pi * step / steps)) / 2, which
     ends the run at a small step size instead of wherever the last few noisy updates left the weights)."""
 
@@ -52,9 +54,15 @@ class TrainConfig:
     ratio: tuple[float, float, float, float] = PAPER_RATIO
     baseline: bool = False
     mirror: bool = False
+    mirror_weight: float = 0.0
     lr_schedule: str = "constant"
     checkpoint_every: int = 500
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.baseline and self.mirror_weight:
+            raise IGNError("mirror_weight (--mirror-consistency): the baseline's latents have no named azimuth or light to negate; "
+                           "use it for DC-IGN only")
 
     def kl_weight_at(self, image_size: int) -> float:
         return paper_kl_weight(image_size) if self.kl_weight is None else self.kl_weight
@@ -103,6 +111,9 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
     logits, mu, logvar, _ = model(x, active, cfg.strength, generator)
     loss, recon, kl = sgvb_loss(logits, x, mu, logvar, model.config.likelihood,
                                 kl_weight=cfg.kl_weight_at(x.shape[-1]))
+    if cfg.mirror_weight:
+        mu_flipped = model.encode(x.flip(-1))[0]
+        loss = loss + cfg.mirror_weight * mirror_consistency(mu, mu_flipped, model.config.n_extrinsic)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
