@@ -40,6 +40,9 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs=4, default=DatasetSpec.batches, metavar=("AZ", "EL", "LIGHT", "ID"),
                     help="stored training batches per kind (default: DatasetSpec's, 40 40 40 160)")
     ap.add_argument("--mirror", action="store_true", help="both models also train on left-right flipped batches")
+    ap.add_argument("--mirror-consistency", type=float, default=0.0, metavar="WEIGHT",
+                    help="DC-IGN's mirror-consistency weight (see `invgfx ign train --help`; the baseline has no "
+                    "named latents to negate) (default: 0, the paper)")
     ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                     help="both models' learning-rate schedule (default: constant, the original code)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
@@ -61,7 +64,7 @@ def main() -> None:
     for name, baseline in (("DC-IGN", False), ("baseline", True)):
         cfg = TrainConfig(steps=args.steps, baseline=baseline, seed=args.seed, checkpoint_every=1000,
                           kl_weight=args.kl_weight, ratio=tuple(args.ratio), mirror=args.mirror,
-                          lr_schedule=args.lr_schedule)
+                          lr_schedule=args.lr_schedule, mirror_weight=0.0 if baseline else args.mirror_consistency)
         t0 = time.time()
         train(DCIGN(IGNConfig()), data.train, cfg, out / name, {"dataset": asdict(spec)})
         times[name] = time.time() - t0
@@ -74,7 +77,8 @@ def main() -> None:
     print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}, KL weight "
           f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}, "
           f"stored batches {' '.join(map(str, spec.batches))}{', mirrored' if args.mirror else ''}"
-          f"{', cosine learning rate' if args.lr_schedule == 'cosine' else ''}\n")
+          f"{', cosine learning rate' if args.lr_schedule == 'cosine' else ''}"
+          f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}\n")
     print(format_table(results, spec.image_size))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
           f"shared with other jobs (torch threads {torch.get_num_threads()}), no GPU; torch {torch.__version__}")
