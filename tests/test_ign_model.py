@@ -119,7 +119,7 @@ def test_cosine_schedule_halves_the_rate_midway_and_is_what_training_applies(tmp
     for p, q in zip(scheduled.parameters(), by_hand.parameters()):
         assert torch.allclose(p, q, atol=1e-7)
     with pytest.raises(IGNError, match="cosine"):
-        TrainConfig(lr_schedule="linear").lr_at(0)
+        TrainConfig(lr_schedule="linear")
 
 
 def test_mirror_consistency_negates_azimuth_and_light_and_ignores_the_intrinsic_block():

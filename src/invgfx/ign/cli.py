@@ -199,6 +199,10 @@ def cmd_train(args) -> None:
         torch.set_num_threads(args.threads)
     config = IGNConfig.paper() if args.config == "paper" else IGNConfig(image_size=args.size or 64, n_latent=args.latents)
     config = replace(config, likelihood=args.likelihood)
+    # checked before the data, which may take minutes to render
+    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
+                      baseline=args.baseline, mirror=args.mirror, mirror_weight=args.mirror_consistency,
+                      lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     if args.data:
         batches, meta = load_folders(args.data, config.image_size), {"data_folder": str(args.data)}
         name = Path(args.data).name
@@ -207,9 +211,6 @@ def cmd_train(args) -> None:
         batches, meta = load_or_generate(spec, args.cache_dir).train, {"dataset": asdict(spec)}
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
-    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
-                      baseline=args.baseline, mirror=args.mirror, mirror_weight=args.mirror_consistency,
-                      lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     model = DCIGN(config).to(args.device)
     print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "
           f"{len(batches.kinds)} batches, {cfg.steps} steps -> {out}")

@@ -60,20 +60,20 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise IGNError(f"lr_schedule {self.lr_schedule!r}: use 'constant' or 'cosine'")
         if self.baseline and self.mirror_weight:
-            raise IGNError("mirror_weight (--mirror-consistency): the baseline's latents have no named azimuth or light to negate; "
-                           "use it for DC-IGN only")
+            raise IGNError("mirror_weight (--mirror-consistency): the baseline's latents have no named azimuth or "
+                           "light to negate; use it for DC-IGN only")
 
     def kl_weight_at(self, image_size: int) -> float:
         return paper_kl_weight(image_size) if self.kl_weight is None else self.kl_weight
 
     def lr_at(self, step: int) -> float:
         """Learning rate of step `step` (0-based) of cfg.steps."""
-        if self.lr_schedule == "constant":
-            return self.lr
         if self.lr_schedule == "cosine":
             return self.lr * 0.5 * (1 + math.cos(math.pi * step / self.steps))
-        raise IGNError(f"lr_schedule {self.lr_schedule!r}: use 'constant' or 'cosine'")
+        return self.lr
 
 
 def paper_kl_weight(image_size: int) -> float:
