@@ -21,14 +21,9 @@ import torch
 from torch import nn
 
 from invgfx.ign.data import DatasetSpec, load_or_generate
-from invgfx.ign.evaluate import EXTRINSIC
+from invgfx.ign.evaluate import EXTRINSIC, r_squared
 from invgfx.ign.model import DCIGN, IGNConfig
 from invgfx.ign.train import to_tensor
-
-
-def r2(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Squared correlation, as evaluate's R^2 of a latent against its factor."""
-    return float(np.corrcoef(pred, truth)[0, 1] ** 2)
 
 
 def main() -> None:
@@ -71,7 +66,7 @@ def main() -> None:
           f"test grid: {len(grid.identities)} unseen identities x {np.prod(grid.images.shape[1:4])} cells\n")
     print("| factor | R^2 of the supervised prediction (unseen identities) |\n|---|---:|")
     for k, name in enumerate(EXTRINSIC):
-        print(f"| {name} | {r2(pred[:, k], truth[:, k]):.3f} |")
+        print(f"| {name} | {r_squared(truth[:, k], pred[:, k]):.3f} |")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,11 @@ from invgfx.ign.train import to_tensor
 EXTRINSIC = FACTORS[:3]
 
 
+def r_squared(factor: np.ndarray, latent: np.ndarray) -> float:
+    """R^2 of a latent against its factor (paper figure 6): the squared correlation of the (N,) arrays."""
+    return float(np.corrcoef(factor, latent)[0, 1] ** 2)
+
+
 @torch.no_grad()
 def encode(model: DCIGN, images: np.ndarray, chunk: int = 256) -> np.ndarray:
     """Posterior means (N, n_latent) of uint8 images (..., S, S)."""
@@ -95,7 +100,7 @@ def evaluate(model: DCIGN, grid: TestGrid, calibration: dict, seed: int = 0, met
         if name not in calibration or grid.images.shape[1 + k] < 2:
             continue
         cal = calibration[name]
-        out[f"r2_{name}"] = float(np.corrcoef(values[:, k], flat[:, cal["latent"]])[0, 1] ** 2)
+        out[f"r2_{name}"] = r_squared(values[:, k], flat[:, cal["latent"]])
         out[f"novel_{name}"], out[f"copy_{name}"] = novel_view_error(model, grid, mu, k, cal, rng)
     used = sorted({c["latent"] for c in calibration.values()})
     intrinsic = np.setdiff1d(np.arange(mu.shape[-1]), used)
@@ -141,7 +146,7 @@ def scatter_data(grid: TestGrid, model: DCIGN, calibration: dict) -> list[tuple[
     """(title, true factor, inferred latent) per calibrated extrinsic factor over the test grid."""
     mu = encode(model, grid.images)
     values = grid.factor_values().reshape(-1, 4)
-    return [(f"{name}: z{c['latent'] + 1}  R2={np.corrcoef(values[:, k], mu[:, c['latent']])[0, 1] ** 2:.3f}",
+    return [(f"{name}: z{c['latent'] + 1}  R2={r_squared(values[:, k], mu[:, c['latent']]):.3f}",
              values[:, k], mu[:, c["latent"]])
             for k, name in enumerate(EXTRINSIC) if (c := calibration.get(name))]
 
