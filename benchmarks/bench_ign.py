@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from invgfx.ign import CLAMPS
 from invgfx.ign.data import DatasetSpec, cache_path, load_or_generate
 from invgfx.ign.evaluate import evaluate, format_table, scatter_data, sweep
 from invgfx.ign.model import DCIGN, IGNConfig
@@ -43,6 +44,8 @@ def main() -> None:
     ap.add_argument("--mirror-consistency", type=float, default=0.0, metavar="WEIGHT",
                     help="DC-IGN's mirror-consistency weight (see `invgfx ign train --help`; the baseline has no "
                     "named latents to negate) (default: 0, the paper)")
+    ap.add_argument("--clamp", choices=CLAMPS, default="mean",
+                    help="DC-IGN's clamping (see `invgfx ign train --help`) (default: mean, the paper)")
     ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                     help="both models' learning-rate schedule (default: constant, the original code)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
@@ -64,7 +67,8 @@ def main() -> None:
     for name, baseline in (("DC-IGN", False), ("baseline", True)):
         cfg = TrainConfig(steps=args.steps, baseline=baseline, seed=args.seed, checkpoint_every=1000,
                           kl_weight=args.kl_weight, ratio=tuple(args.ratio), mirror=args.mirror,
-                          lr_schedule=args.lr_schedule, mirror_weight=0.0 if baseline else args.mirror_consistency)
+                          lr_schedule=args.lr_schedule, mirror_weight=0.0 if baseline else args.mirror_consistency,
+                          clamp="mean" if baseline else args.clamp)
         t0 = time.time()
         train(DCIGN(IGNConfig()), data.train, cfg, out / name, {"dataset": asdict(spec)})
         times[name] = time.time() - t0
@@ -78,7 +82,8 @@ def main() -> None:
           f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}, "
           f"stored batches {' '.join(map(str, spec.batches))}{', mirrored' if args.mirror else ''}"
           f"{', cosine learning rate' if args.lr_schedule == 'cosine' else ''}"
-          f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}\n")
+          f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}"
+          f"{f', DC-IGN clamp {args.clamp}' if args.clamp != 'mean' else ''}\n")
     print(format_table(results, spec.image_size))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
           f"shared with other jobs (torch threads {torch.get_num_threads()}), no GPU; torch {torch.__version__}")

@@ -9,7 +9,7 @@ import torch
 from invgfx.ign import IGNError
 from invgfx.ign.data import BatchSet
 from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, clamp_latents, mirror_consistency, n_parameters,
-                              sgvb_loss)
+                              sgvb_loss, swap_latents)
 from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, train, train_step
 from invgfx.ign.shapes import single_thread
 
@@ -31,6 +31,37 @@ def test_clamp_forward_uses_batch_mean_and_backward_is_invariance_gradient():
     # active: upstream unchanged; inactive: 0.01 * (z - mean), the reconstruction signal is dropped
     expected = torch.tensor([[5.0, 0.01 * (4 - 2), 0.01 * (-1 - 0.5)], [11.0, 0.01 * (0 - 2), 0.01 * (2 - 0.5)]])
     assert torch.allclose(z.grad, expected)
+
+
+def test_swap_takes_inactive_latents_from_another_image_with_their_gradient():
+    z = torch.tensor([[1.0, 4.0, -1.0], [3.0, 0.0, 2.0], [5.0, 6.0, 7.0]], requires_grad=True)
+    active = torch.tensor([True, False, False])
+    out = swap_latents(z, active, shift=1)
+    # image i decodes its own column 0 and image i+1's (cyclically) columns 1-2
+    assert torch.equal(out.detach(), torch.tensor([[1.0, 0.0, 2.0], [3.0, 6.0, 7.0], [5.0, 4.0, -1.0]]))
+    upstream = torch.arange(9.0).reshape(3, 3)
+    (out * upstream).sum().backward()
+    # each inactive latent gets the gradient of the image that decoded it: z[j] from row j-1
+    assert torch.equal(z.grad, torch.tensor([[0.0, 7.0, 8.0], [3.0, 1.0, 2.0], [6.0, 4.0, 5.0]]))
+
+
+def test_swap_clamped_forward_never_decodes_an_image_from_its_own_inactive_latents():
+    torch.manual_seed(0)
+    model = DCIGN(IGNConfig(image_size=32, n_latent=8))
+    x = torch.rand(5, 1, 32, 32)
+    active = active_mask("elevation", model.config)
+    shifts = set()
+    for seed in range(20):
+        _, mu, logvar, z = model(x, active, generator=torch.Generator().manual_seed(seed), clamp="swap")
+        own = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed)) * torch.exp(0.5 * logvar)
+        assert torch.equal(z[:, 1], own[:, 1])
+        shift = next(s for s in range(5) if torch.equal(z[:, ~active], own.roll(-s, 0)[:, ~active]))
+        shifts.add(shift)
+    assert shifts == {1, 2, 3, 4}  # every other image, never the image itself
+    with pytest.raises(IGNError, match="clamp 'median'"):
+        model(x, active, clamp="median")
+    with pytest.raises(IGNError, match="--clamp"):
+        TrainConfig(baseline=True, clamp="swap")
 
 
 def test_active_masks_follow_the_graphics_code_layout():

@@ -21,4 +21,7 @@ class IGNError(InvgfxError):
 FACTORS = ("azimuth", "elevation", "light", "identity")
 """The generating factors, in latent order: z_1 azimuth, z_2 elevation, z_3 light azimuth, rest identity."""
 
-__all__ = ["FACTORS", "IGNError"]
+CLAMPS = ("mean", "swap")
+"""How a single-factor batch's inactive latents reach the decoder: the paper's batch mean, or a sibling's."""
+
+__all__ = ["CLAMPS", "FACTORS", "IGNError"]

@@ -9,7 +9,7 @@ import argparse
 import math
 from pathlib import Path
 
-from invgfx.ign import IGNError
+from invgfx.ign import CLAMPS, IGNError
 
 DESCRIPTION = """DC-IGN (Kulkarni et al. 2015): a convolutional VAE whose graphics code has one latent each
 for azimuth (z1), elevation (z2) and light azimuth (z3) and a block for identity (z4...). It is trained
@@ -73,6 +73,11 @@ def register(subparsers) -> None:
                    help="add WEIGHT x ||code(flipped image) - code(image) with azimuth and light negated||^2 over the "
                    "three pose/light latents (a left-right flip shows the mirrored object at -azimuth, -light); "
                    "DC-IGN only (default: 0, the paper)")
+    t.add_argument("--clamp", choices=CLAMPS, default="mean",
+                   help="what the decoder gets for the latents a single-factor batch does not vary: mean (the paper: "
+                   "their batch mean; their gradient is replaced by --strength x (z - mean)) or swap (another image's "
+                   "of the same batch, with its reconstruction gradient, which asks them to be the same across the "
+                   "batch at full strength); DC-IGN only (default: mean)")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="constant (the original code) or cosine: the learning rate falls from --lr to 0 over --steps "
                    "(so resuming to more --steps changes the remaining rates) (default: constant)")
@@ -202,7 +207,7 @@ def cmd_train(args) -> None:
     # checked before the data, which may take minutes to render
     cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
                       baseline=args.baseline, mirror=args.mirror, mirror_weight=args.mirror_consistency,
-                      lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
+                      clamp=args.clamp, lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     if args.data:
         batches, meta = load_folders(args.data, config.image_size), {"data_folder": str(args.data)}
         name = Path(args.data).name

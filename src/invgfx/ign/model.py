@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from invgfx.ign import FACTORS, IGNError
+from invgfx.ign import CLAMPS, FACTORS, IGNError
 
 
 @dataclass(frozen=True)
@@ -129,14 +129,20 @@ class DCIGN(nn.Module):
         return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out.clamp(0, 1)
 
     def forward(self, x: Tensor, active: Tensor | None = None, strength: float = 0.01,
-                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                generator: torch.Generator | None = None, clamp: str = "mean") -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Sample z ~ Q(z|x) and decode it; with `active` (n_latent,) bool, the other latents are
-        clamped to their batch mean (see `clamp_latents`). Returns logits, mu, logvar, z."""
+        clamped: to their batch mean (clamp "mean", the paper: see `clamp_latents`) or taken from
+        another image of the batch (clamp "swap": see `swap_latents`). Returns logits, mu, logvar, z."""
+        if clamp not in CLAMPS:
+            raise IGNError(f"clamp {clamp!r} is not one of {CLAMPS}")
         mu, logvar = self.encode(x)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
-        if active is not None:
+        if active is not None and clamp == "mean":
             z = clamp_latents(z, active, strength)
+        elif active is not None:
+            shift = int(torch.randint(1, max(len(z), 2), (1,), generator=generator, device=z.device))
+            z = swap_latents(z, active, shift)
         return self.decode_logits(z), mu, logvar, z
 
 
@@ -160,6 +166,15 @@ def clamp_latents(z: Tensor, active: Tensor, strength: float = 0.01) -> Tensor:
     its mean over the batch z (B, n_latent). Backward: active latents pass the gradient unchanged;
     inactive ones receive strength * (z - batch mean) instead (invariance targeting, paper ~1/100)."""
     return _Clamp.apply(z, active.to(torch.bool), float(strength))
+
+
+def swap_latents(z: Tensor, active: Tensor, shift: int) -> Tensor:
+    """Every latent where `active` (n_latent,) is False is taken from the image `shift` places further
+    on in the batch z (B, n_latent) (cyclically; 0 < shift < B, so never from the image itself), with
+    its ordinary gradient. In a single-factor batch those latents should be the same for every image,
+    so decoding image i from image i+shift's asks exactly that, with the reconstruction's full
+    gradient instead of the paper's small pull towards the batch mean (not in the paper)."""
+    return torch.where(active.to(torch.bool), z, z.roll(-shift, 0))
 
 
 def active_mask(kind: str, config: IGNConfig) -> Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from invgfx.atomic import atomic_output
-from invgfx.ign import FACTORS, IGNError
+from invgfx.ign import CLAMPS, FACTORS, IGNError
 from invgfx.ign.data import PAPER_RATIO, BatchSet, sample_batch_index
 from invgfx.ign.model import DCIGN, IGNConfig, active_mask, mirror_consistency, sgvb_loss
 from invgfx.runlog import open_log
@@ -42,6 +42,8 @@ class TrainConfig:
     so a flipped single-factor batch is another single-factor batch: twice the distinct batches for free);
     mirror_weight: weight of `mirror_consistency` between each batch's extrinsic code and its flipped
     images' (DC-IGN only; 0: off, the paper);
+    clamp: "mean" (the paper: the decoder gets the batch mean of the latents a batch does not vary) or
+    "swap" (it gets another image's, with their reconstruction gradient; see model.swap_latents);
     lr_schedule: "constant" (the original code) or "cosine" (lr * (1 + cos(pi * step / steps)) / 2, which
     ends the run at a small step size instead of wherever the last few noisy updates left the weights)."""
 
@@ -55,6 +57,7 @@ class TrainConfig:
     baseline: bool = False
     mirror: bool = False
     mirror_weight: float = 0.0
+    clamp: str = "mean"
     lr_schedule: str = "constant"
     checkpoint_every: int = 500
     seed: int = 0
@@ -62,6 +65,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr_schedule not in ("constant", "cosine"):
             raise IGNError(f"lr_schedule {self.lr_schedule!r}: use 'constant' or 'cosine'")
+        if self.clamp not in CLAMPS:
+            raise IGNError(f"clamp {self.clamp!r}: use one of {', '.join(CLAMPS)}")
+        if self.baseline and self.clamp != "mean":
+            raise IGNError(f"clamp {self.clamp!r} (--clamp): the baseline clamps nothing; use it for DC-IGN only")
         if self.baseline and self.mirror_weight:
             raise IGNError("mirror_weight (--mirror-consistency): the baseline's latents have no named azimuth or "
                            "light to negate; use it for DC-IGN only")
@@ -108,7 +115,7 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
                generator: torch.Generator) -> dict[str, float]:
     """One SGVB step on x (B, 1, S, S); clamped unless kind is "random". Losses are per image."""
     active = None if kind == "random" else active_mask(kind, model.config).to(x.device)
-    logits, mu, logvar, _ = model(x, active, cfg.strength, generator)
+    logits, mu, logvar, _ = model(x, active, cfg.strength, generator, cfg.clamp)
     loss, recon, kl = sgvb_loss(logits, x, mu, logvar, model.config.likelihood,
                                 kl_weight=cfg.kl_weight_at(x.shape[-1]))
     if cfg.mirror_weight:
