@@ -69,3 +69,22 @@ def test_beta_vae_is_seeded():
 def test_grid_shape_mismatch_is_explained():
     with pytest.raises(IGNError, match="grid sizes"):
         FactorGrid((2, 3), np.zeros((5, 2)))
+
+
+def test_variance_shares_split_a_known_grid_code_into_its_effects():
+    from invgfx.ign.evaluate import variance_shares
+
+    rng = np.random.default_rng(0)
+    ident, az, el, light = (rng.standard_normal(n) for n in (6, 5, 4, 3))
+    el, az = el - el.mean(), az - az.mean()  # centred, so their product has no main effects
+    I, A, E, L = np.ix_(ident, az, el, light)
+    pure = E + 0 * (I + A + L)  # codes elevation alone
+    assert variance_shares(pure)["elevation"] == pytest.approx(1.0)
+    assert sum(variance_shares(pure).values()) == pytest.approx(1.0)
+    mixed = 2 * E + I + A * E  # elevation, identity and an azimuth x elevation interaction, independent
+    shares, total = variance_shares(mixed), mixed.var()
+    assert shares["elevation"] == pytest.approx((2 * E + 0 * mixed).var() / total)
+    assert shares["identity"] == pytest.approx((I + 0 * mixed).var() / total)
+    assert shares["azimuth x elevation"] == pytest.approx((A * E + 0 * mixed).var() / total)
+    assert shares["light"] == pytest.approx(0, abs=1e-12) and shares["identity x light"] == pytest.approx(0, abs=1e-12)
+    assert sum(shares.values()) == pytest.approx(1.0)

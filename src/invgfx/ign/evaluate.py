@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -22,11 +24,26 @@ from invgfx.ign.model import DCIGN
 from invgfx.ign.train import to_tensor
 
 EXTRINSIC = FACTORS[:3]
+GRID_AXES = ("identity", "azimuth", "elevation", "light")  # the axes of TestGrid.images (I, A, E, L, S, S)
 
 
 def r_squared(factor: np.ndarray, latent: np.ndarray) -> float:
     """R^2 of a latent against its factor (paper figure 6): the squared correlation of the (N,) arrays."""
     return float(np.corrcoef(factor, latent)[0, 1] ** 2)
+
+
+def variance_shares(z: np.ndarray) -> dict[str, float]:
+    """How the variance of one latent z (I, A, E, L) over the test grid splits: the share of each
+    axis's main effect ("azimuth", ...) and of each two-way interaction ("azimuth x light", ...);
+    two-way ANOVA terms of a full factorial grid, so the shares sum to 1 minus the higher interactions.
+    A latent that codes its own factor alone has that factor's share 1."""
+    total, centred = z.var(), z - z.mean()
+    main = {a: centred.mean(axis=tuple(b for b in range(4) if b != a), keepdims=True) for a in range(4)}
+    shares = {GRID_AXES[a]: float(np.broadcast_to(m, z.shape).var() / total) for a, m in main.items()}
+    for a, b in itertools.combinations(range(4), 2):
+        pair = centred.mean(axis=tuple(c for c in range(4) if c not in (a, b)), keepdims=True) - main[a] - main[b]
+        shares[f"{GRID_AXES[a]} x {GRID_AXES[b]}"] = float(np.broadcast_to(pair, z.shape).var() / total)
+    return shares
 
 
 @torch.no_grad()

@@ -1,0 +1,55 @@
+"""What each pose/light latent of a trained DC-IGN codes, on the unseen identities of its test grid.
+
+For z1 (azimuth), z2 (elevation) and z3 (light) it prints the R^2 of `invgfx ign evaluate`, the
+squared Spearman correlation (what R^2 would be if the code were monotonic but bent), the mean
+latent at each true value, and how the latent's variance over the grid splits into the main
+effects of identity, azimuth, elevation and light and their two-way interactions (a latent that
+depends only on its own factor has that factor's main effect 1). Then, per azimuth, the correlation
+of each latent with its factor: a latent that flips sign with the azimuth (a fold) shows here.
+These are the figures behind the diagnoses in docs/ign.md.
+
+    .venv/bin/python benchmarks/ign_latent_structure.py src/invgfx/ign/weights/faces_dcign_64.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from invgfx.ign.cli import _dataset_of
+from invgfx.ign.evaluate import EXTRINSIC, GRID_AXES, encode, r_squared, variance_shares
+from invgfx.ign.train import load_checkpoint
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help="a checkpoint of `invgfx ign train --family ...` (or the shipped weights)")
+    ap.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (renders it if missing)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model, meta = load_checkpoint(args.checkpoint)
+    _, data = _dataset_of(meta, args.cache_dir)
+    grid = data.test
+    I, A, E, L = grid.images.shape[:4]
+    z = encode(model, grid.images).reshape(I, A, E, L, -1)
+    values = {"azimuth": grid.azimuths, "elevation": grid.elevations, "light": grid.lights}
+    for k, factor in enumerate(EXTRINSIC[:model.config.n_extrinsic]):
+        axis = GRID_AXES.index(factor)
+        zk = z[..., k]
+        truth = np.broadcast_to(values[factor].reshape([-1 if a == axis else 1 for a in range(4)]), zk.shape)
+        means = zk.mean(axis=tuple(a for a in range(4) if a != axis))
+        print(f"\nz{k + 1} ({factor}): R^2 {r_squared(truth.ravel(), zk.ravel()):.3f}, "
+              f"Spearman^2 {spearmanr(truth.ravel(), zk.ravel())[0] ** 2:.3f}")
+        print(f"  mean at {factor} {np.round(np.degrees(values[factor])).astype(int).tolist()} deg: "
+              f"{np.round(means.astype(float), 2).tolist()}")
+        shares = variance_shares(zk)
+        print("  variance shares: " + ", ".join(f"{n} {v:.3f}" for n, v in shares.items() if v >= 0.005))
+        if factor != "azimuth":
+            corr = [np.corrcoef(truth[:, a].ravel(), zk[:, a].ravel())[0, 1] for a in range(A)]
+            print(f"  corr({factor}, z{k + 1}) per azimuth {np.round(np.degrees(grid.azimuths)).astype(int).tolist()}: "
+                  f"{np.round(np.array(corr, float), 2).tolist()}")
+
+
+if __name__ == "__main__":
+    main()
