@@ -14,13 +14,15 @@ These are the figures behind the diagnoses in docs/ign.md.
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from invgfx.ign.cli import _dataset_of
+from invgfx.ign.data import dataset_of_checkpoint
 from invgfx.ign.evaluate import EXTRINSIC, GRID_AXES, encode, r_squared, variance_shares
 from invgfx.ign.train import load_checkpoint
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     model, meta = load_checkpoint(args.checkpoint)
-    _, data = _dataset_of(meta, args.cache_dir)
+    _, data = dataset_of_checkpoint(meta, args.cache_dir)
     grid = data.test
     I, A, E, L = grid.images.shape[:4]
     z = encode(model, grid.images).reshape(I, A, E, L, -1)

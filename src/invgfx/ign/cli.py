@@ -223,17 +223,6 @@ def cmd_train(args) -> None:
     print(f"checkpoint: {out / 'checkpoint.safetensors'}   log: {out / 'log.csv'}")
 
 
-def _dataset_of(meta: dict, cache_dir: str):
-    from invgfx.ign.data import DatasetSpec, load_or_generate
-
-    if "dataset" not in meta:
-        raise IGNError("this checkpoint was trained on a folder of images (--data), which has no test grid of "
-                       "unseen identities; pass --images to sweep, or train with --family to evaluate")
-    d = dict(meta["dataset"])
-    spec = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-    return spec, load_or_generate(spec, cache_dir)
-
-
 def cmd_rerender(args) -> None:
     from invgfx.ign.data import load_image
     import torch
@@ -261,7 +250,7 @@ def cmd_rerender(args) -> None:
 def cmd_sweep(args) -> None:
     import numpy as np
 
-    from invgfx.ign.data import load_image
+    from invgfx.ign.data import dataset_of_checkpoint, load_image
     from invgfx.ign.evaluate import sweep
     from invgfx.ign.pictures import grid_picture
     from invgfx.ign.train import load_checkpoint
@@ -272,7 +261,7 @@ def cmd_sweep(args) -> None:
     if args.images:
         images = np.stack([load_image(p, model.config.image_size) for p in args.images])
     else:
-        spec, data = _dataset_of(meta, args.cache_dir)
+        spec, data = dataset_of_checkpoint(meta, args.cache_dir)
         g = data.test
         ids = np.linspace(0, len(g.identities) - 1, min(args.rows, len(g.identities))).round().astype(int)
         A, E, L = g.images.shape[1:4]
@@ -297,6 +286,7 @@ def cmd_sweep(args) -> None:
 def cmd_evaluate(args) -> None:
     import json
 
+    from invgfx.ign.data import dataset_of_checkpoint
     from invgfx.ign.evaluate import evaluate, format_table, scatter_data
     from invgfx.ign.pictures import scatter_panels
     from invgfx.ign.train import load_checkpoint
@@ -308,7 +298,7 @@ def cmd_evaluate(args) -> None:
     results, spec = {}, None
     for name, path in runs.items():
         model, meta = load_checkpoint(path, args.device)
-        spec, data = _dataset_of(meta, args.cache_dir)
+        spec, data = dataset_of_checkpoint(meta, args.cache_dir)
         results[name] = evaluate(model, data.test, meta["calibration"], args.seed, args.metric_points)
         if args.out:
             png = Path(args.out) / f"scatter_{name.lower()}.png"

@@ -194,6 +194,16 @@ def load_or_generate(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE, p
     return data
 
 
+def dataset_of_checkpoint(meta: dict, cache_dir: str | Path = DEFAULT_CACHE) -> tuple[DatasetSpec, IGNDataset]:
+    """(spec, dataset) a checkpoint was trained on, from its meta ("dataset": the DatasetSpec as JSON),
+    loaded from the cache or rendered again: the same seed gives the same test grid of unseen identities."""
+    if "dataset" not in meta:
+        raise IGNError("this checkpoint was trained on a folder of images (--data), which has no test grid of "
+                       "unseen identities; pass --images to sweep, or train with --family to evaluate")
+    spec = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["dataset"].items()})
+    return spec, load_or_generate(spec, cache_dir)
+
+
 def export_folders(batches: BatchSet, root: str | Path) -> None:
     """Write batches in the original code's layout: root/AZ_VARIED/batch0001/00.png ... with a
     factors.csv (file, azimuth, elevation, light [rad], identity) in every batch folder."""
