@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from invgfx.ign import CLAMPS
-from invgfx.ign.data import DatasetSpec, cache_path, load_or_generate
+from invgfx.ign.data import DatasetSpec, available_cores, cache_path, load_or_generate
 from invgfx.ign.evaluate import evaluate, format_table, scatter_data, sweep
 from invgfx.ign.model import DCIGN, IGNConfig
 from invgfx.ign.pictures import grid_picture, scatter_panels
@@ -60,7 +60,7 @@ def main() -> None:
     spec = DatasetSpec(family=args.family, seed=args.seed, batches=tuple(args.batches))
     cached = cache_path(spec, args.cache_dir).exists()
     t0 = time.time()
-    data = load_or_generate(spec, args.cache_dir)
+    data = load_or_generate(spec, args.cache_dir, workers=available_cores())
     t_data = time.time() - t0
     out = Path(args.out) / args.family
     results, times, models = {}, {}, {}

@@ -73,3 +73,5 @@ def test_user_errors_name_the_argument(runs, tmp_path, capsys):
     assert "missing.png: no such image" in capsys.readouterr().err
     assert main(["ign", "train", "--data", str(tmp_path / "nothing")]) == 1
     assert "--data" in capsys.readouterr().err
+    assert main(["ign", "dataset", *DATA, "--cache-dir", str(tmp_path / "c"), "--workers", "0"]) == 1
+    assert "--workers must be at least 1" in capsys.readouterr().err

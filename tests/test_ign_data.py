@@ -32,6 +32,9 @@ def test_same_seed_same_images_other_seed_other_images(tiny):
     assert np.array_equal(tiny.train.images, again.train.images)
     assert np.array_equal(tiny.test.images, again.test.images)
     assert np.array_equal(tiny.train.factors, again.train.factors)
+    in_two_processes = generate(TINY, progress=False, workers=2)
+    assert np.array_equal(tiny.train.images, in_two_processes.train.images)
+    assert np.array_equal(tiny.test.images, in_two_processes.test.images)
     train_ids = split_identities(14, 4, seed=3)[0]
     first = batch_factors(TINY, 0, train_ids, np.random.default_rng(1))
     assert np.array_equal(first, batch_factors(TINY, 0, train_ids, np.random.default_rng(1)))

@@ -155,6 +155,17 @@ def _dataset_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--elevation-range", type=float, default=math.degrees(0.4), help="degrees (default: 22.9 = 0.4 rad)")
     g.add_argument("--light-range", type=float, default=80.0, help="degrees (default: 80)")
     g.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (default: .invgfx_cache/ign)")
+    g.add_argument("--workers", type=int, help="rendering processes when the dataset is not cached yet (the images "
+                   "do not depend on it; default: every available CPU core)")
+
+
+def _workers(args) -> int:
+    from invgfx.ign.data import available_cores
+
+    workers = getattr(args, "workers", None)  # evaluate and sweep have no --workers
+    if workers is not None and workers < 1:
+        raise IGNError(f"--workers must be at least 1, got {workers}")
+    return workers or available_cores()
 
 
 def _spec(args):
@@ -174,7 +185,7 @@ def cmd_dataset(args) -> None:
     from invgfx.splat.io_image import write_png
 
     spec = _spec(args)
-    data = load_or_generate(spec, args.cache_dir)
+    data = load_or_generate(spec, args.cache_dir, workers=_workers(args))
     t, g = data.train, data.test
     print(f"{spec.family}: {len(t.kinds)} training batches of {t.images.shape[1]} "
           f"({', '.join(f'{(t.kinds == k).sum()} {n}' for k, n in enumerate(FOLDERS.values()))}), "
@@ -213,7 +224,7 @@ def cmd_train(args) -> None:
         name = Path(args.data).name
     else:
         spec = _spec(args)
-        batches, meta = load_or_generate(spec, args.cache_dir).train, {"dataset": asdict(spec)}
+        batches, meta = load_or_generate(spec, args.cache_dir, workers=_workers(args)).train, {"dataset": asdict(spec)}
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
     model = DCIGN(config).to(args.device)
@@ -261,7 +272,7 @@ def cmd_sweep(args) -> None:
     if args.images:
         images = np.stack([load_image(p, model.config.image_size) for p in args.images])
     else:
-        spec, data = dataset_of_checkpoint(meta, args.cache_dir)
+        spec, data = dataset_of_checkpoint(meta, args.cache_dir, _workers(args))
         g = data.test
         ids = np.linspace(0, len(g.identities) - 1, min(args.rows, len(g.identities))).round().astype(int)
         A, E, L = g.images.shape[1:4]
@@ -298,7 +309,7 @@ def cmd_evaluate(args) -> None:
     results, spec = {}, None
     for name, path in runs.items():
         model, meta = load_checkpoint(path, args.device)
-        spec, data = dataset_of_checkpoint(meta, args.cache_dir)
+        spec, data = dataset_of_checkpoint(meta, args.cache_dir, _workers(args))
         results[name] = evaluate(model, data.test, meta["calibration"], args.seed, args.metric_points)
         if args.out:
             png = Path(args.out) / f"scatter_{name.lower()}.png"

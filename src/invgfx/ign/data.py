@@ -14,6 +14,8 @@ import csv
 import hashlib
 import json
 import math
+import os
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,12 +140,26 @@ def batch_factors(spec: DatasetSpec, kind: int, train_ids: np.ndarray, rng: np.r
     return f
 
 
-def generate(spec: DatasetSpec, progress: bool = True) -> IGNDataset:
-    """Render the training batches and the test grid of `spec` (deterministic in spec.seed)."""
+def _render_identity(job: tuple[str, int, int, int, np.ndarray]) -> np.ndarray:
+    """(family, seed, image size, identity, factor rows (N, 4)) -> (N, S, S) uint8 renders of that
+    identity's object, which is built from its own seed (so any process renders the same images)."""
     import torch
-    from tqdm import tqdm
 
     from invgfx.ign.shapes import MAKERS, render_object, single_thread, to_gaussians
+
+    family, seed, size, identity, rows = job
+    with torch.no_grad(), single_thread():
+        obj = to_gaussians(MAKERS[family](np.random.default_rng([seed, 2, identity])))
+        return np.stack([(render_object(obj, float(a), float(e), float(l), size).numpy() * 255 + 0.5).astype(np.uint8)
+                         for a, e, l in rows[:, :3]])
+
+
+def generate(spec: DatasetSpec, progress: bool = True, workers: int = 1) -> IGNDataset:
+    """Render the training batches and the test grid of `spec` (deterministic in spec.seed; the
+    images do not depend on `workers`, the number of rendering processes)."""
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
 
     train_ids, test_ids = split_identities(spec.n_identities, spec.n_test_identities, spec.seed)
     rng = np.random.default_rng([spec.seed, 1])
@@ -153,39 +169,44 @@ def generate(spec: DatasetSpec, progress: bool = True) -> IGNDataset:
     grid_axes = [np.linspace(-r, r, n) if n > 1 else np.zeros(1) for r, n in zip(spec.ranges(), spec.grid)]
     grid = np.stack(np.meshgrid(test_ids, *grid_axes, indexing="ij"), -1).reshape(-1, 4)[:, [1, 2, 3, 0]]
 
-    objects: dict[int, object] = {}
-
-    def render(f) -> np.ndarray:
-        i = int(f[3])
-        if i not in objects:  # each identity's object is built once, from its own seed
-            objects[i] = to_gaussians(MAKERS[spec.family](np.random.default_rng([spec.seed, 2, i])))
-        img = render_object(objects[i], float(f[0]), float(f[1]), float(f[2]), spec.image_size)
-        return (img.numpy() * 255 + 0.5).astype(np.uint8)
-
     all_f = np.concatenate([factors.reshape(-1, 4), grid])
-    with torch.no_grad(), single_thread():
-        images = np.stack([render(f) for f in tqdm(all_f, desc=f"rendering {spec.family}", disable=not progress,
-                                                    unit="img")])
-    n_train = factors.shape[0] * factors.shape[1]
+    ids = all_f[:, 3].astype(int)
+    # one job per identity, so that each object is built once
+    rows_of = [np.flatnonzero(ids == i) for i in np.unique(ids)]
+    jobs = [(spec.family, spec.seed, spec.image_size, int(ids[r[0]]), all_f[r]) for r in rows_of]
     S = spec.image_size
+    images = np.empty((len(all_f), S, S), np.uint8)
+    # spawn: a fresh interpreter per worker (torch's thread pools do not survive fork well)
+    with (get_context("spawn").Pool(workers) if workers > 1 else nullcontext()) as pool, \
+            tqdm(total=len(all_f), desc=f"rendering {spec.family}", disable=not progress, unit="img") as bar:
+        for rows, rendered in zip(rows_of, pool.imap(_render_identity, jobs) if pool else map(_render_identity, jobs)):
+            images[rows] = rendered
+            bar.update(len(rows))
+    n_train = factors.shape[0] * factors.shape[1]
     train = BatchSet(images[:n_train].reshape(len(kinds), spec.batch_size, S, S), factors.astype(np.float32), kinds)
     test = TestGrid(images[n_train:].reshape(len(test_ids), A, E, L, S, S), test_ids, *grid_axes)
     return IGNDataset(train, test, spec)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the default number of rendering processes)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cache_path(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
     return Path(cache_dir) / f"{spec.family}-{spec.image_size}px-{spec.key()}.npz"
 
 
-def load_or_generate(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE, progress: bool = True) -> IGNDataset:
-    """The dataset of `spec` from the cache, rendering and caching it first if needed."""
+def load_or_generate(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE, progress: bool = True,
+                     workers: int = 1) -> IGNDataset:
+    """The dataset of `spec` from the cache, rendering it first with `workers` processes if needed."""
     path = cache_path(spec, cache_dir)
     if path.exists():
         with np.load(path) as z:
             train = BatchSet(z["train_images"], z["train_factors"], z["train_kinds"])
             test = TestGrid(z["test_images"], z["test_identities"], z["azimuths"], z["elevations"], z["lights"])
         return IGNDataset(train, test, spec)
-    data = generate(spec, progress)
+    data = generate(spec, progress, workers)
     t, g = data.train, data.test
     with atomic_output(path) as tmp:
         np.savez(tmp, train_images=t.images, train_factors=t.factors, train_kinds=t.kinds, test_images=g.images,
@@ -194,14 +215,15 @@ def load_or_generate(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE, p
     return data
 
 
-def dataset_of_checkpoint(meta: dict, cache_dir: str | Path = DEFAULT_CACHE) -> tuple[DatasetSpec, IGNDataset]:
+def dataset_of_checkpoint(meta: dict, cache_dir: str | Path = DEFAULT_CACHE,
+                          workers: int = 1) -> tuple[DatasetSpec, IGNDataset]:
     """(spec, dataset) a checkpoint was trained on, from its meta ("dataset": the DatasetSpec as JSON),
     loaded from the cache or rendered again: the same seed gives the same test grid of unseen identities."""
     if "dataset" not in meta:
         raise IGNError("this checkpoint was trained on a folder of images (--data), which has no test grid of "
                        "unseen identities; pass --images to sweep, or train with --family to evaluate")
     spec = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["dataset"].items()})
-    return spec, load_or_generate(spec, cache_dir)
+    return spec, load_or_generate(spec, cache_dir, workers=workers)
 
 
 def export_folders(batches: BatchSet, root: str | Path) -> None:
