@@ -5,7 +5,9 @@ squared Spearman correlation (what R^2 would be if the code were monotonic but b
 latent at each true value, and how the latent's variance over the grid splits into the main
 effects of identity, azimuth, elevation and light and their two-way interactions (a latent that
 depends only on its own factor has that factor's main effect 1). Then, per azimuth, the correlation
-of each latent with its factor: a latent that flips sign with the azimuth (a fold) shows here.
+of each latent with its factor: a latent that flips sign with the azimuth (a fold) shows here; and
+per light value, the R^2 and slope of the azimuth and elevation latents: a latent whose scale
+changes with the light shows there.
 These are the figures behind the diagnoses in docs/ign.md.
 
     .venv/bin/python benchmarks/ign_latent_structure.py src/invgfx/ign/weights/faces_dcign_64.safetensors
@@ -51,6 +53,11 @@ def main() -> None:
             corr = [np.corrcoef(truth[:, a].ravel(), zk[:, a].ravel())[0, 1] for a in range(A)]
             print(f"  corr({factor}, z{k + 1}) per azimuth {np.round(np.degrees(grid.azimuths)).astype(int).tolist()}: "
                   f"{np.round(np.array(corr, float), 2).tolist()}")
+        if factor != "light":
+            lit = [(truth[..., li].ravel(), zk[..., li].ravel()) for li in range(L)]
+            print(f"  per light {np.round(np.degrees(grid.lights)).astype(int).tolist()} deg: "
+                  f"R^2 {[round(r_squared(t, v), 3) for t, v in lit]}, "
+                  f"slope (latent per rad) {[round(float(np.polyfit(t, v, 1)[0]), 2) for t, v in lit]}")
 
 
 if __name__ == "__main__":
