@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invgfx.ign import CLAMPS
+from invgfx.ign import CLAMPS, LR_SCHEDULES
 from invgfx.ign.data import DatasetSpec, available_cores, cache_path, load_or_generate
 from invgfx.ign.evaluate import evaluate, format_table, scatter_data, sweep
 from invgfx.ign.model import DCIGN, IGNConfig
@@ -46,7 +46,7 @@ def main() -> None:
                     "named latents to negate) (default: 0, the paper)")
     ap.add_argument("--clamp", choices=CLAMPS, default="mean",
                     help="DC-IGN's clamping (see `invgfx ign train --help`) (default: mean, the paper)")
-    ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    ap.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                     help="both models' learning-rate schedule (default: constant, the original code)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
     ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
@@ -81,7 +81,7 @@ def main() -> None:
     print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}, KL weight "
           f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}, "
           f"stored batches {' '.join(map(str, spec.batches))}{', mirrored' if args.mirror else ''}"
-          f"{', cosine learning rate' if args.lr_schedule == 'cosine' else ''}"
+          f"{'' if args.lr_schedule == 'constant' else f', {args.lr_schedule} learning-rate schedule'}"
           f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}"
           f"{f', DC-IGN clamp {args.clamp}' if args.clamp != 'mean' else ''}\n")
     print(format_table(results, spec.image_size))

@@ -153,6 +153,21 @@ def test_cosine_schedule_halves_the_rate_midway_and_is_what_training_applies(tmp
         TrainConfig(lr_schedule="linear")
 
 
+def test_drop_schedule_is_a_constant_run_resumed_at_a_third_of_the_rate(tmp_path):
+    drop = TrainConfig(steps=18000, lr=5e-4, lr_schedule="drop")
+    assert drop.lr_at(14999) == 5e-4 and abs(drop.lr_at(15000) - 1.5e-4) < 1e-12
+    assert drop.lr_at(17999) == drop.lr_at(15000)
+    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
+    torch.manual_seed(1)
+    scheduled = train(DCIGN(config), batches, TrainConfig(steps=6, lr=5e-4, lr_schedule="drop"), tmp_path / "a",
+                      progress=False)
+    torch.manual_seed(1)
+    train(DCIGN(config), batches, TrainConfig(steps=5, lr=5e-4), tmp_path / "b", progress=False)
+    by_hand = train(DCIGN(config), batches, TrainConfig(steps=6, lr=1.5e-4), tmp_path / "b", progress=False)
+    for p, q in zip(scheduled.parameters(), by_hand.parameters()):
+        assert torch.allclose(p, q, atol=1e-7)
+
+
 def test_mirror_consistency_negates_azimuth_and_light_and_ignores_the_intrinsic_block():
     mu = torch.tensor([[1.0, 2.0, 3.0, 9.0]])
     assert mirror_consistency(mu, torch.tensor([[-1.0, 2.0, -3.0, 5.0]]), 3).item() == 0.0

@@ -24,4 +24,8 @@ FACTORS = ("azimuth", "elevation", "light", "identity")
 CLAMPS = ("mean", "swap")
 """How a single-factor batch's inactive latents reach the decoder: the paper's batch mean, or a sibling's."""
 
-__all__ = ["CLAMPS", "FACTORS", "IGNError"]
+LR_SCHEDULES = ("constant", "cosine", "drop")
+"""Learning rate over a run: the original code's constant, a cosine decay to 0, or a late drop (see
+train.TrainConfig.lr_at)."""
+
+__all__ = ["CLAMPS", "FACTORS", "IGNError", "LR_SCHEDULES"]

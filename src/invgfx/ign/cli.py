@@ -9,7 +9,7 @@ import argparse
 import math
 from pathlib import Path
 
-from invgfx.ign import CLAMPS, IGNError
+from invgfx.ign import CLAMPS, LR_SCHEDULES, IGNError
 
 DESCRIPTION = """DC-IGN (Kulkarni et al. 2015): a convolutional VAE whose graphics code has one latent each
 for azimuth (z1), elevation (z2) and light azimuth (z3) and a block for identity (z4...). It is trained
@@ -78,9 +78,11 @@ def register(subparsers) -> None:
                    "their batch mean; their gradient is replaced by --strength x (z - mean)) or swap (another image's "
                    "of the same batch, with its reconstruction gradient, which asks them to be the same across the "
                    "batch at full strength); DC-IGN only (default: mean)")
-    t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                   help="constant (the original code) or cosine: the learning rate falls from --lr to 0 over --steps "
-                   "(so resuming to more --steps changes the remaining rates) (default: constant)")
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                   help="constant (the original code), cosine (the learning rate falls from --lr to 0 over --steps) "
+                   "or drop (--lr for the first 5/6 of --steps, then 0.3 x --lr; the faces' best elevation latent); "
+                   "the rate depends on --steps, so resuming to more --steps changes the remaining rates "
+                   "(default: constant)")
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="reconstruction term of the SGVB loss: bernoulli (the original code; the decoder gives "
                    "logits) or gaussian (std 0.1; the decoder gives the mean intensity) (default: bernoulli)")
