@@ -38,20 +38,23 @@ def shipped_checkpoint(family: str = "faces") -> Path:
 
 
 def read_metrics(path: str | Path, run: str = "DC-IGN") -> dict[str, float]:
-    """Numbers to record with an exported checkpoint: a flat JSON {name: number}, or the metrics.json
-    of benchmarks/bench_ign.py ({"results": {run: {...}}}), from which run `run` is taken."""
+    """Numbers to record with an exported checkpoint: a flat JSON {name: number}, the metrics.json of
+    `invgfx ign evaluate` ({run: {...}}) or of benchmarks/bench_ign.py ({"results": {run: {...}}}),
+    from which run `run` is taken."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise IGNError(f"--metrics {path}: cannot read it as JSON ({err})") from None
-    if isinstance(data, dict) and isinstance(data.get("results"), dict):
-        if run not in data["results"]:
-            raise IGNError(f"--metrics {path}: has results for {', '.join(data['results'])}, not {run!r}; "
+    runs = data.get("results", data) if isinstance(data, dict) else None
+    if isinstance(runs, dict) and runs and all(isinstance(v, dict) for v in runs.values()):
+        if run not in runs:
+            raise IGNError(f"--metrics {path}: has results for {', '.join(runs)}, not {run!r}; "
                            "choose one with --metrics-run")
-        data = data["results"][run]
+        data = runs[run]
     if not isinstance(data, dict) or not all(isinstance(v, (int, float)) for v in data.values()):
-        raise IGNError(f"--metrics {path}: expected {{name: number}} or bench_ign's metrics.json")
+        raise IGNError(f"--metrics {path}: expected {{name: number}} or the metrics.json of `invgfx ign evaluate` "
+                       "or bench_ign.py")
     return {k: float(v) for k, v in data.items()}
 
 
@@ -101,9 +104,9 @@ def register_export(sub) -> None:
                        "      --metrics runs/bench-ign/faces/metrics.json")
     e.add_argument("checkpoint", help="training checkpoint.safetensors")
     e.add_argument("out", help="output .safetensors")
-    e.add_argument("--metrics", metavar="JSON", help="numbers to record with it: bench_ign.py's metrics.json "
-                   "or a flat {name: number} JSON")
-    e.add_argument("--metrics-run", default="DC-IGN", help="which run of bench_ign.py's metrics.json (default DC-IGN)")
+    e.add_argument("--metrics", metavar="JSON", help="numbers to record with it: the metrics.json of `invgfx ign "
+                   "evaluate` or bench_ign.py, or a flat {name: number} JSON")
+    e.add_argument("--metrics-run", default="DC-IGN", help="which run of a metrics.json (default DC-IGN)")
     e.add_argument("--metrics-source", help="how the numbers were measured, one line (default: the JSON's path)")
     e.set_defaults(func=cmd_export)
 
