@@ -135,20 +135,27 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path):
     assert torch.equal(loaded.to_mu.weight, resumed.to_mu.weight)
 
 
+def _assert_schedule_is_a_resumed_constant_run(tmp_path, schedule: str, steps: int, switch: int, lr_after: float):
+    """Training `steps` with `schedule` from lr 5e-4 gives the weights of `switch` constant steps at
+    5e-4 resumed at `lr_after` up to `steps`: the rates training applies are the schedule's."""
+    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
+    torch.manual_seed(1)
+    scheduled = train(DCIGN(config), batches, TrainConfig(steps=steps, lr=5e-4, lr_schedule=schedule),
+                      tmp_path / "scheduled", progress=False)
+    torch.manual_seed(1)
+    train(DCIGN(config), batches, TrainConfig(steps=switch, lr=5e-4), tmp_path / "by_hand", progress=False)
+    by_hand = train(DCIGN(config), batches, TrainConfig(steps=steps, lr=lr_after), tmp_path / "by_hand",
+                    progress=False)
+    for p, q in zip(scheduled.parameters(), by_hand.parameters()):
+        assert torch.allclose(p, q, atol=1e-7)
+
+
 def test_cosine_schedule_halves_the_rate_midway_and_is_what_training_applies(tmp_path):
     cosine = TrainConfig(steps=1000, lr=5e-4, lr_schedule="cosine")
     assert cosine.lr_at(0) == 5e-4 and abs(cosine.lr_at(500) - 2.5e-4) < 1e-12 and cosine.lr_at(999) < 1e-8
     assert TrainConfig(steps=1000).lr_at(999) == 5e-4
     # two cosine steps take the rates lr and lr/2: the same as one constant step at lr, resumed at lr/2
-    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
-    torch.manual_seed(1)
-    scheduled = train(DCIGN(config), batches, TrainConfig(steps=2, lr=5e-4, lr_schedule="cosine"), tmp_path / "a",
-                      progress=False)
-    torch.manual_seed(1)
-    train(DCIGN(config), batches, TrainConfig(steps=1, lr=5e-4), tmp_path / "b", progress=False)
-    by_hand = train(DCIGN(config), batches, TrainConfig(steps=2, lr=2.5e-4), tmp_path / "b", progress=False)
-    for p, q in zip(scheduled.parameters(), by_hand.parameters()):
-        assert torch.allclose(p, q, atol=1e-7)
+    _assert_schedule_is_a_resumed_constant_run(tmp_path, "cosine", steps=2, switch=1, lr_after=2.5e-4)
     with pytest.raises(IGNError, match="cosine"):
         TrainConfig(lr_schedule="linear")
 
@@ -157,15 +164,7 @@ def test_drop_schedule_is_a_constant_run_resumed_at_a_third_of_the_rate(tmp_path
     drop = TrainConfig(steps=18000, lr=5e-4, lr_schedule="drop")
     assert drop.lr_at(14999) == 5e-4 and abs(drop.lr_at(15000) - 1.5e-4) < 1e-12
     assert drop.lr_at(17999) == drop.lr_at(15000)
-    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
-    torch.manual_seed(1)
-    scheduled = train(DCIGN(config), batches, TrainConfig(steps=6, lr=5e-4, lr_schedule="drop"), tmp_path / "a",
-                      progress=False)
-    torch.manual_seed(1)
-    train(DCIGN(config), batches, TrainConfig(steps=5, lr=5e-4), tmp_path / "b", progress=False)
-    by_hand = train(DCIGN(config), batches, TrainConfig(steps=6, lr=1.5e-4), tmp_path / "b", progress=False)
-    for p, q in zip(scheduled.parameters(), by_hand.parameters()):
-        assert torch.allclose(p, q, atol=1e-7)
+    _assert_schedule_is_a_resumed_constant_run(tmp_path, "drop", steps=6, switch=5, lr_after=1.5e-4)
 
 
 def test_mirror_consistency_negates_azimuth_and_light_and_ignores_the_intrinsic_block():
