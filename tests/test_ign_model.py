@@ -9,7 +9,7 @@ import torch
 from invgfx.ign import IGNError
 from invgfx.ign.data import BatchSet
 from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, clamp_latents, mirror_consistency, n_parameters,
-                              sgvb_loss, swap_latents)
+                              sgvb_loss, spread_consistency, swap_latents)
 from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, train, train_step
 from invgfx.ign.shapes import single_thread
 
@@ -198,6 +198,42 @@ def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path
         runs[w] = consistency(train(DCIGN(config), batches, TrainConfig(steps=40, mirror_weight=w), tmp_path / str(w),
                                     progress=False))
     assert runs[10.0] < 0.5 * runs[0.0]  # measured: 0.23 x
+
+
+def test_spread_consistency_measures_the_batch_spread_against_the_prior_scale():
+    unit = torch.tensor([-1.0, 0.0, 1.0])  # std (unbiased) exactly 1
+    assert spread_consistency(unit).item() == 0.0
+    assert spread_consistency(3 * unit + 5).item() == pytest.approx(3 * (3 - 1) ** 2)  # location-free
+    assert spread_consistency(torch.zeros(4)).item() == 4.0
+    with pytest.raises(IGNError, match="spread-consistency"):
+        TrainConfig(baseline=True, spread_weight=1.0)
+
+
+def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_the_spread(tmp_path):
+    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
+    torch.manual_seed(0)
+    model = DCIGN(config)
+    x = torch.tensor(batches.images[0], dtype=torch.float32)[:, None] / 255
+    with torch.no_grad():
+        mu = model.encode(x)[0]
+    for kind, k in (("elevation", 1), ("identity", None)):
+        rows = [train_step(copy.deepcopy(model), torch.optim.Adam(model.parameters(), lr=0), x, kind,
+                           TrainConfig(spread_weight=w), torch.Generator().manual_seed(0)) for w in (0.0, 2.0)]
+        added = 0.0 if k is None else 2.0 * spread_consistency(mu[:, k]).item() / len(x)
+        assert abs(rows[1]["loss"] - rows[0]["loss"] - added) < 1e-4 * rows[0]["loss"]
+
+    def spread_error(trained):
+        """Mean over the pose/light batches of (std of the varied latent - 1)^2."""
+        with torch.no_grad():
+            return np.mean([(trained.encode(torch.tensor(images, dtype=torch.float32)[:, None] / 255)[0][:, kind]
+                             .std().item() - 1) ** 2 for images, kind in zip(batches.images, batches.kinds) if kind < 3])
+
+    runs = {}
+    for w in (0.0, 50.0):
+        torch.manual_seed(0)
+        cfg = TrainConfig(steps=40, spread_weight=w, ratio=(1, 1, 1, 1))
+        runs[w] = spread_error(train(DCIGN(config), batches, cfg, tmp_path / str(w), progress=False))
+    assert runs[50.0] < 0.5 * runs[0.0], runs  # measured: 0.22 x
 
 
 def test_mirror_flips_whole_batches_for_dc_ign_and_single_images_for_the_baseline():

@@ -23,7 +23,7 @@ import torch
 from invgfx.atomic import atomic_output
 from invgfx.ign import CLAMPS, FACTORS, LR_SCHEDULES, IGNError
 from invgfx.ign.data import PAPER_RATIO, BatchSet, sample_batch_index
-from invgfx.ign.model import DCIGN, IGNConfig, active_mask, mirror_consistency, sgvb_loss
+from invgfx.ign.model import DCIGN, IGNConfig, active_mask, mirror_consistency, sgvb_loss, spread_consistency
 from invgfx.runlog import open_log
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -45,6 +45,8 @@ class TrainConfig:
     so a flipped single-factor batch is another single-factor batch: twice the distinct batches for free);
     mirror_weight: weight of `mirror_consistency` between each batch's extrinsic code and its flipped
     images' (DC-IGN only; 0: off, the paper);
+    spread_weight: weight of `spread_consistency` of the varied latent in azimuth, elevation and light
+    batches (DC-IGN only; 0: off, the paper);
     clamp: "mean" (the paper: the decoder gets the batch mean of the latents a batch does not vary) or
     "swap" (it gets another image's, with their reconstruction gradient; see model.swap_latents);
     lr_schedule: "constant" (the original code), "cosine" (lr * (1 + cos(pi * step / steps)) / 2, which
@@ -62,6 +64,7 @@ class TrainConfig:
     baseline: bool = False
     mirror: bool = False
     mirror_weight: float = 0.0
+    spread_weight: float = 0.0
     clamp: str = "mean"
     lr_schedule: str = "constant"
     checkpoint_every: int = 500
@@ -77,6 +80,9 @@ class TrainConfig:
         if self.baseline and self.mirror_weight:
             raise IGNError("mirror_weight (--mirror-consistency): the baseline's latents have no named azimuth or "
                            "light to negate; use it for DC-IGN only")
+        if self.baseline and self.spread_weight:
+            raise IGNError("spread_weight (--spread-consistency): the baseline's random batches vary every factor "
+                           "at once; use it for DC-IGN only")
 
     def kl_weight_at(self, image_size: int) -> float:
         return paper_kl_weight(image_size) if self.kl_weight is None else self.kl_weight
@@ -128,6 +134,9 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
     if cfg.mirror_weight:
         mu_flipped = model.encode(x.flip(-1))[0]
         loss = loss + cfg.mirror_weight * mirror_consistency(mu, mu_flipped, model.config.n_extrinsic)
+    k = FACTORS.index(kind) if kind in FACTORS else None
+    if cfg.spread_weight and k is not None and k < model.config.n_extrinsic:
+        loss = loss + cfg.spread_weight * spread_consistency(mu[:, k])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
