@@ -205,6 +205,8 @@ def test_spread_consistency_measures_the_batch_spread_against_the_prior_scale():
     assert spread_consistency(unit).item() == 0.0
     assert spread_consistency(3 * unit + 5).item() == pytest.approx(3 * (3 - 1) ** 2)  # location-free
     assert spread_consistency(torch.zeros(4)).item() == 4.0
+    with pytest.raises(IGNError, match="at least 2 images"):
+        spread_consistency(torch.zeros(1))
     with pytest.raises(IGNError, match="spread-consistency"):
         TrainConfig(baseline=True, spread_weight=1.0)
 

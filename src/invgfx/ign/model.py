@@ -234,6 +234,8 @@ def spread_consistency(mu_k: Tensor) -> Tensor:
     latent should spread as far in each of them whatever the pose, light and identity held fixed;
     1 is the prior's scale. Not in the paper: it targets the faces' elevation latent, which under a
     side light moved half as far per radian as under a frontal one (docs/ign.md)."""
+    if len(mu_k) < 2:
+        raise IGNError(f"spread consistency needs batches of at least 2 images, got {len(mu_k)}")
     return len(mu_k) * (mu_k.std() - 1).pow(2)
 
 
