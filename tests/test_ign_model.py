@@ -176,6 +176,25 @@ def test_mirror_consistency_negates_azimuth_and_light_and_ignores_the_intrinsic_
         TrainConfig(baseline=True, mirror_weight=1.0)
 
 
+def _loss_added_per_image(model: DCIGN, x: torch.Tensor, kind: str, **weight) -> tuple[float, float]:
+    """(what TrainConfig(**weight) adds to train_step's per-image loss on x, the loss without it);
+    no weights change (lr 0)."""
+    rows = [train_step(copy.deepcopy(model), torch.optim.Adam(model.parameters(), lr=0), x, kind, cfg,
+                       torch.Generator().manual_seed(0)) for cfg in (TrainConfig(), TrainConfig(**weight))]
+    return rows[1]["loss"] - rows[0]["loss"], rows[0]["loss"]
+
+
+def _toy_models_trained_with(tmp_path, option: str, values: tuple[float, ...], **cfg) -> dict[float, DCIGN]:
+    """{value: a toy DC-IGN trained 40 steps with TrainConfig option=value}, all from the same start."""
+    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
+    models = {}
+    for value in values:
+        torch.manual_seed(0)
+        models[value] = train(DCIGN(config), batches, TrainConfig(steps=40, **{option: value}, **cfg),
+                              tmp_path / f"{option}={value}", progress=False)
+    return models
+
+
 def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path):
     batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
     torch.manual_seed(0)
@@ -183,21 +202,16 @@ def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path
     x = torch.tensor(batches.images[0], dtype=torch.float32)[:, None] / 255
     with torch.no_grad():
         penalty = mirror_consistency(model.encode(x)[0], model.encode(x.flip(-1))[0], 3).item()
-    rows = [train_step(copy.deepcopy(model), torch.optim.Adam(model.parameters(), lr=0), x, "azimuth",
-                       TrainConfig(mirror_weight=w), torch.Generator().manual_seed(0)) for w in (0.0, 2.0)]
-    assert abs(rows[1]["loss"] - rows[0]["loss"] - 2.0 * penalty / len(x)) < 1e-3 * rows[0]["loss"]
+    added, loss = _loss_added_per_image(model, x, "azimuth", mirror_weight=2.0)
+    assert abs(added - 2.0 * penalty / len(x)) < 1e-3 * loss
 
     def consistency(trained):
         images = torch.tensor(batches.images.reshape(-1, 16, 16), dtype=torch.float32)[:, None] / 255
         with torch.no_grad():
             return mirror_consistency(trained.encode(images)[0], trained.encode(images.flip(-1))[0], 3).item()
 
-    runs = {}
-    for w in (0.0, 10.0):
-        torch.manual_seed(0)
-        runs[w] = consistency(train(DCIGN(config), batches, TrainConfig(steps=40, mirror_weight=w), tmp_path / str(w),
-                                    progress=False))
-    assert runs[10.0] < 0.5 * runs[0.0]  # measured: 0.23 x
+    runs = _toy_models_trained_with(tmp_path, "mirror_weight", (0.0, 10.0))
+    assert consistency(runs[10.0]) < 0.5 * consistency(runs[0.0])  # measured: 0.23 x
 
 
 def test_spread_consistency_measures_the_batch_spread_against_the_prior_scale():
@@ -217,12 +231,11 @@ def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_th
     model = DCIGN(config)
     x = torch.tensor(batches.images[0], dtype=torch.float32)[:, None] / 255
     with torch.no_grad():
-        mu = model.encode(x)[0]
-    for kind, k in (("elevation", 1), ("identity", None)):
-        rows = [train_step(copy.deepcopy(model), torch.optim.Adam(model.parameters(), lr=0), x, kind,
-                           TrainConfig(spread_weight=w), torch.Generator().manual_seed(0)) for w in (0.0, 2.0)]
-        added = 0.0 if k is None else 2.0 * spread_consistency(mu[:, k]).item() / len(x)
-        assert abs(rows[1]["loss"] - rows[0]["loss"] - added) < 1e-4 * rows[0]["loss"]
+        penalty = spread_consistency(model.encode(x)[0][:, 1]).item()
+    added, loss = _loss_added_per_image(model, x, "elevation", spread_weight=2.0)
+    assert abs(added - 2.0 * penalty / len(x)) < 1e-4 * loss
+    added, loss = _loss_added_per_image(model, x, "identity", spread_weight=2.0)
+    assert abs(added) < 1e-4 * loss
 
     def spread_error(trained):
         """Mean over the pose/light batches of (std of the varied latent - 1)^2."""
@@ -230,12 +243,8 @@ def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_th
             return np.mean([(trained.encode(torch.tensor(images, dtype=torch.float32)[:, None] / 255)[0][:, kind]
                              .std().item() - 1) ** 2 for images, kind in zip(batches.images, batches.kinds) if kind < 3])
 
-    runs = {}
-    for w in (0.0, 50.0):
-        torch.manual_seed(0)
-        cfg = TrainConfig(steps=40, spread_weight=w, ratio=(1, 1, 1, 1))
-        runs[w] = spread_error(train(DCIGN(config), batches, cfg, tmp_path / str(w), progress=False))
-    assert runs[50.0] < 0.5 * runs[0.0], runs  # measured: 0.22 x
+    runs = _toy_models_trained_with(tmp_path, "spread_weight", (0.0, 50.0), ratio=(1, 1, 1, 1))
+    assert spread_error(runs[50.0]) < 0.5 * spread_error(runs[0.0])  # measured: 0.22 x
 
 
 def test_mirror_flips_whole_batches_for_dc_ign_and_single_images_for_the_baseline():

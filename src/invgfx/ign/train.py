@@ -134,9 +134,8 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
     if cfg.mirror_weight:
         mu_flipped = model.encode(x.flip(-1))[0]
         loss = loss + cfg.mirror_weight * mirror_consistency(mu, mu_flipped, model.config.n_extrinsic)
-    k = FACTORS.index(kind) if kind in FACTORS else None
-    if cfg.spread_weight and k is not None and k < model.config.n_extrinsic:
-        loss = loss + cfg.spread_weight * spread_consistency(mu[:, k])
+    if cfg.spread_weight and kind in FACTORS[:model.config.n_extrinsic]:
+        loss = loss + cfg.spread_weight * spread_consistency(mu[:, FACTORS.index(kind)])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
