@@ -50,6 +50,7 @@ def main() -> None:
                     help="DC-IGN's clamping (see `invgfx ign train --help`) (default: mean, the paper)")
     ap.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                     help="both models' learning-rate schedule (default: constant, the original code)")
+    ap.add_argument("--kernel", type=int, default=5, help="convolution kernel side of both networks (default: 5)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
     ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
     ap.add_argument("--cache-dir", default=".invgfx_cache/ign")
@@ -73,7 +74,7 @@ def main() -> None:
                           spread_weight=0.0 if baseline else args.spread_consistency,
                           clamp="mean" if baseline else args.clamp)
         t0 = time.time()
-        train(DCIGN(IGNConfig()), data.train, cfg, out / name, {"dataset": asdict(spec)})
+        train(DCIGN(IGNConfig(enc_kernel=args.kernel, dec_kernel=args.kernel)), data.train, cfg, out / name, {"dataset": asdict(spec)})
         times[name] = time.time() - t0
         model, meta = load_checkpoint(out / name / "checkpoint.safetensors")
         t0 = time.time()

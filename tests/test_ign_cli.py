@@ -8,6 +8,7 @@ from PIL import Image
 
 from invgfx.cli import main
 from invgfx.ign.shapes import single_thread
+from invgfx.ign.train import load_checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -26,7 +27,7 @@ def runs(tmp_path_factory):
     cache = ["--cache-dir", str(root / "cache")]
     assert main(["ign", "dataset", *DATA, *cache, "--preview", str(root / "preview.png"),
                  "--export-folders", str(root / "folders")]) == 0
-    for name, extra in (("dcign", []), ("vae", ["--baseline"])):
+    for name, extra in (("dcign", ["--kernel", "3"]), ("vae", ["--baseline"])):
         assert main(["ign", "train", *DATA, *cache, "--steps", "4", "--checkpoint-every", "2", "--latents", "8",
                      "--out", str(root / name), *extra]) == 0
     return root, cache
@@ -36,6 +37,12 @@ def test_dataset_writes_preview_and_original_layout(runs):
     root, _ = runs
     assert Image.open(root / "preview.png").size[0] > 64
     assert len(list((root / "folders" / "SHAPE_VARIED").iterdir())) == 4
+
+
+def test_checkpoints_keep_the_kernel_they_were_trained_with(runs):
+    root, _ = runs
+    assert load_checkpoint(root / "dcign" / "checkpoint.safetensors")[0].config.enc_kernel == 3
+    assert load_checkpoint(root / "vae" / "checkpoint.safetensors")[0].config.dec_kernel == 5
 
 
 def test_sweep_and_rerender_write_images(runs):
@@ -73,5 +80,9 @@ def test_user_errors_name_the_argument(runs, tmp_path, capsys):
     assert "missing.png: no such image" in capsys.readouterr().err
     assert main(["ign", "train", "--data", str(tmp_path / "nothing")]) == 1
     assert "--data" in capsys.readouterr().err
+    assert main(["ign", "train", *DATA, "--kernel", "4", "--out", str(tmp_path / "k4")]) == 1
+    assert "odd kernels" in capsys.readouterr().err
+    assert main(["ign", "train", "--config", "paper", "--kernel", "3", "--out", str(tmp_path / "p")]) == 1
+    assert "--kernel" in capsys.readouterr().err
     assert main(["ign", "dataset", *DATA, "--cache-dir", str(tmp_path / "c"), "--workers", "0"]) == 1
     assert "--workers must be at least 1" in capsys.readouterr().err

@@ -56,6 +56,9 @@ class IGNConfig:
             raise IGNError(f"IGNConfig.likelihood is {self.likelihood!r}; use 'bernoulli' or 'gaussian'")
         if not 0 < self.n_extrinsic < self.n_latent:
             raise IGNError(f"IGNConfig: need 0 < n_extrinsic ({self.n_extrinsic}) < n_latent ({self.n_latent})")
+        if self.padding == "same" and not (self.enc_kernel % 2 and self.dec_kernel % 2):
+            raise IGNError(f"IGNConfig: 'same' padding needs odd kernels, got enc_kernel {self.enc_kernel}, "
+                           f"dec_kernel {self.dec_kernel}; try 3 or 5")
         if self.dec_channels[-1] != 1:
             raise IGNError(f"IGNConfig.dec_channels must end with 1 (a grayscale image), got {self.dec_channels}")
         self.decoder_start_size()  # raises if the decoder cannot reach image_size
