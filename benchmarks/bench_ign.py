@@ -74,7 +74,8 @@ def main() -> None:
                           spread_weight=0.0 if baseline else args.spread_consistency,
                           clamp="mean" if baseline else args.clamp)
         t0 = time.time()
-        train(DCIGN(IGNConfig(enc_kernel=args.kernel, dec_kernel=args.kernel)), data.train, cfg, out / name, {"dataset": asdict(spec)})
+        network = IGNConfig(enc_kernel=args.kernel, dec_kernel=args.kernel)
+        train(DCIGN(network), data.train, cfg, out / name, {"dataset": asdict(spec)})
         times[name] = time.time() - t0
         model, meta = load_checkpoint(out / name / "checkpoint.safetensors")
         t0 = time.time()
