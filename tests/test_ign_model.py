@@ -9,7 +9,8 @@ import torch
 from invgfx.ign import IGNError
 from invgfx.ign.data import BatchSet
 from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, clamp_latents, mirror_consistency, n_parameters,
-                              sgvb_loss, spread_consistency, swap_latents)
+                              sgvb_loss, spread_consistency, swap_latents,
+                              uniform_order_statistics)
 from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, train, train_step
 from invgfx.ign.shapes import single_thread
 
@@ -225,6 +226,52 @@ def test_spread_consistency_measures_the_batch_spread_against_the_prior_scale():
         TrainConfig(baseline=True, spread_weight=1.0)
 
 
+def test_uniform_spread_is_the_distance_of_the_sorted_batch_to_uniform_order_statistics():
+    q = uniform_order_statistics(20)
+    assert q.mean().item() == pytest.approx(0, abs=1e-12)
+    assert q[-1].item() == pytest.approx(3 ** 0.5 * 19 / 21)
+    shuffled = q[torch.randperm(20, generator=torch.Generator().manual_seed(0))]
+    assert spread_consistency(shuffled + 4, "uniform").item() == pytest.approx(0, abs=1e-12)  # order- and location-free
+    assert spread_consistency(-shuffled, "uniform").item() == pytest.approx(0, abs=1e-12)  # either sign
+    assert spread_consistency(2 * q, "uniform").item() == pytest.approx((q**2).sum().item())  # (2 - 1)^2 sum q^2
+    with pytest.raises(IGNError, match="use one of std, uniform"):
+        spread_consistency(q, "gaussian")
+    with pytest.raises(IGNError, match="--spread-shape"):
+        TrainConfig(spread_shape="gaussian")
+
+
+@pytest.mark.parametrize("shape, straightens", [("uniform", True), ("std", False)])
+def test_uniform_spread_straightens_a_saturating_code_and_std_does_not(shape, straightens):
+    """A monotone code of a factor drawn uniformly in batches of 20 (piecewise linear over 9 knots),
+    started as tanh(5 x) (which saturates: R^2 0.89 against the factor), trained on the term alone."""
+    knots = torch.linspace(-1, 1, 9, dtype=torch.float64)
+    values = torch.tanh(5 * knots).requires_grad_()
+    opt = torch.optim.Adam([values], lr=0.02)
+    g = torch.Generator().manual_seed(0)
+
+    def code(x):  # linear interpolation between the knots' values
+        i = ((x + 1) * 4).floor().clamp(0, 7).long()
+        w = (x + 1) * 4 - i
+        return values[i] * (1 - w) + values[i + 1] * w
+
+    def r2():
+        x = torch.linspace(-1, 1, 401, dtype=torch.float64)
+        return (torch.corrcoef(torch.stack([code(x).detach(), x]))[0, 1] ** 2).item()
+
+    start = r2()
+    for _ in range(300):
+        draws = torch.rand(8, 20, generator=g, dtype=torch.float64) * 2 - 1
+        loss = sum(spread_consistency(code(x), shape) for x in draws)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert start < 0.9, start
+    if straightens:
+        assert r2() > 0.995  # measured: 0.9996
+    else:
+        assert r2() < 0.95  # measured: 0.81; the std only sets the scale
+
+
 def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_the_spread(tmp_path):
     batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
     torch.manual_seed(0)
@@ -236,6 +283,10 @@ def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_th
     assert abs(added - 2.0 * penalty / len(x)) < 1e-4 * loss
     added, loss = _loss_added_per_image(model, x, "identity", spread_weight=2.0)
     assert abs(added) < 1e-4 * loss
+    with torch.no_grad():
+        penalty = spread_consistency(model.encode(x)[0][:, 1], "uniform").item()
+    added, loss = _loss_added_per_image(model, x, "elevation", spread_weight=2.0, spread_shape="uniform")
+    assert abs(added - 2.0 * penalty / len(x)) < 1e-4 * loss
 
     def spread_error(trained):
         """Mean over the pose/light batches of (std of the varied latent - 1)^2."""

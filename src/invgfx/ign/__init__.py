@@ -28,4 +28,8 @@ LR_SCHEDULES = ("constant", "cosine", "drop")
 """Learning rate over a run: the original code's constant, a cosine decay to 0, or a late drop (see
 train.TrainConfig.lr_at)."""
 
-__all__ = ["CLAMPS", "FACTORS", "IGNError", "LR_SCHEDULES"]
+SPREAD_SHAPES = ("std", "uniform")
+"""What the spread consistency asks of a single-factor batch's varied latent: the prior's scale, or the
+uniform distribution its factor is drawn from (see model.spread_consistency)."""
+
+__all__ = ["CLAMPS", "FACTORS", "IGNError", "LR_SCHEDULES", "SPREAD_SHAPES"]

@@ -9,7 +9,7 @@ import argparse
 import math
 from pathlib import Path
 
-from invgfx.ign import CLAMPS, LR_SCHEDULES, IGNError
+from invgfx.ign import CLAMPS, LR_SCHEDULES, SPREAD_SHAPES, IGNError
 
 DESCRIPTION = """DC-IGN (Kulkarni et al. 2015): a convolutional VAE whose graphics code has one latent each
 for azimuth (z1), elevation (z2) and light azimuth (z3) and a block for identity (z4...). It is trained
@@ -82,6 +82,12 @@ def register(subparsers) -> None:
                    "light batches, so that latent moves as far per degree whatever the pose, light and identity "
                    "held fixed (the shipped faces model uses 300; with --ratio 1 1 1 10 and 18000 steps it lifted "
                    "the elevation R^2 from 0.883 to 0.908); DC-IGN only (default: 0, the paper)")
+    t.add_argument("--spread-shape", choices=SPREAD_SHAPES, default="std",
+                   help="what --spread-consistency asks: std (the batch's std of the varied latent is 1) or uniform "
+                   "(its sorted values, centred, are the expected order statistics of a unit-variance uniform, "
+                   "the distribution the generator draws each factor from; the best code for it is linear in the "
+                   "factor, so it also straightens a latent that saturates at the ends of the range) "
+                   "(default: std)")
     t.add_argument("--clamp", choices=CLAMPS, default="mean",
                    help="what the decoder gets for the latents a single-factor batch does not vary: mean (the paper: "
                    "their batch mean; their gradient is replaced by --strength x (z - mean)) or swap (another image's "
@@ -232,7 +238,7 @@ def cmd_train(args) -> None:
     # checked before the data, which may take minutes to render
     cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
                       baseline=args.baseline, mirror=args.mirror, mirror_weight=args.mirror_consistency,
-                      spread_weight=args.spread_consistency,
+                      spread_weight=args.spread_consistency, spread_shape=args.spread_shape,
                       clamp=args.clamp, lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     if args.data:
         batches, meta = load_folders(args.data, config.image_size), {"data_folder": str(args.data)}

@@ -10,13 +10,14 @@ convolutions) that trains on a CPU in minutes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from invgfx.ign import CLAMPS, FACTORS, IGNError
+from invgfx.ign import CLAMPS, FACTORS, SPREAD_SHAPES, IGNError
 
 
 @dataclass(frozen=True)
@@ -231,15 +232,34 @@ def mirror_consistency(mu: Tensor, mu_flipped: Tensor, n_extrinsic: int) -> Tens
     return (mu_flipped[:, :n_extrinsic] - signs * mu[:, :n_extrinsic]).pow(2).sum()
 
 
-def spread_consistency(mu_k: Tensor) -> Tensor:
-    """B * (std over the batch of mu_k - 1)^2, mu_k (B,): the posterior means of the latent that a
-    single-factor batch varies. Every batch of a kind draws its factor from the same range, so that
-    latent should spread as far in each of them whatever the pose, light and identity held fixed;
-    1 is the prior's scale. Not in the paper: it targets the faces' elevation latent, which under a
-    side light moved half as far per radian as under a frontal one (docs/ign.md)."""
+def uniform_order_statistics(n: int) -> Tensor:
+    """(n,) expected order statistics of n draws from the uniform distribution of unit variance
+    (on [-sqrt 3, sqrt 3]): sqrt(3) * (2 i / (n + 1) - 1), i = 1..n."""
+    return math.sqrt(3) * (2 * torch.arange(1, n + 1, dtype=torch.float64) / (n + 1) - 1)
+
+
+def spread_consistency(mu_k: Tensor, shape: str = "std") -> Tensor:
+    """How far the varied latent's spread over one single-factor batch is from the factor's.
+    mu_k (B,): the posterior means of the latent that the batch varies.
+
+    shape "std": B * (std over the batch - 1)^2. Every batch of a kind draws its factor from the same
+    range, so that latent should spread as far in each of them whatever the pose, light and identity
+    held fixed; 1 is the prior's scale. It targets the faces' elevation latent, which under a side
+    light moved half as far per radian as under a frontal one (docs/ign.md).
+    shape "uniform": sum_i (sorted(mu_k - mean)_i - q_i)^2, q = uniform_order_statistics(B): the
+    batch's latent should be distributed like its factor, which the generator draws uniformly (the
+    1-D Wasserstein distance to it). The code that minimises its expectation is linear in the
+    factor (given a factor value, its expected rank among B draws is linear in it), so it also
+    unbends a latent that saturates at the ends of the range; either sign fits, as sorting ignores it.
+    Neither is in the paper."""
     if len(mu_k) < 2:
         raise IGNError(f"spread consistency needs batches of at least 2 images, got {len(mu_k)}")
-    return len(mu_k) * (mu_k.std() - 1).pow(2)
+    if shape == "std":
+        return len(mu_k) * (mu_k.std() - 1).pow(2)
+    if shape == "uniform":
+        q = uniform_order_statistics(len(mu_k)).to(mu_k)
+        return (torch.sort(mu_k - mu_k.mean()).values - q).pow(2).sum()
+    raise IGNError(f"spread shape {shape!r} (--spread-shape): use one of {', '.join(SPREAD_SHAPES)}")
 
 
 def n_parameters(model: nn.Module) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from invgfx.atomic import atomic_output
-from invgfx.ign import CLAMPS, FACTORS, LR_SCHEDULES, IGNError
+from invgfx.ign import CLAMPS, FACTORS, LR_SCHEDULES, SPREAD_SHAPES, IGNError
 from invgfx.ign.data import PAPER_RATIO, BatchSet, sample_batch_index
 from invgfx.ign.model import DCIGN, IGNConfig, active_mask, mirror_consistency, sgvb_loss, spread_consistency
 from invgfx.runlog import open_log
@@ -46,7 +46,7 @@ class TrainConfig:
     mirror_weight: weight of `mirror_consistency` between each batch's extrinsic code and its flipped
     images' (DC-IGN only; 0: off, the paper);
     spread_weight: weight of `spread_consistency` of the varied latent in azimuth, elevation and light
-    batches (DC-IGN only; 0: off, the paper);
+    batches (DC-IGN only; 0: off, the paper); spread_shape: its form, "std" or "uniform";
     clamp: "mean" (the paper: the decoder gets the batch mean of the latents a batch does not vary) or
     "swap" (it gets another image's, with their reconstruction gradient; see model.swap_latents);
     lr_schedule: "constant" (the original code), "cosine" (lr * (1 + cos(pi * step / steps)) / 2, which
@@ -65,6 +65,7 @@ class TrainConfig:
     mirror: bool = False
     mirror_weight: float = 0.0
     spread_weight: float = 0.0
+    spread_shape: str = "std"
     clamp: str = "mean"
     lr_schedule: str = "constant"
     checkpoint_every: int = 500
@@ -73,6 +74,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise IGNError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
+        if self.spread_shape not in SPREAD_SHAPES:
+            raise IGNError(f"spread_shape {self.spread_shape!r} (--spread-shape): use one of {', '.join(SPREAD_SHAPES)}")
         if self.clamp not in CLAMPS:
             raise IGNError(f"clamp {self.clamp!r}: use one of {', '.join(CLAMPS)}")
         if self.baseline and self.clamp != "mean":
@@ -135,7 +138,7 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
         mu_flipped = model.encode(x.flip(-1))[0]
         loss = loss + cfg.mirror_weight * mirror_consistency(mu, mu_flipped, model.config.n_extrinsic)
     if cfg.spread_weight and kind in FACTORS[:model.config.n_extrinsic]:
-        loss = loss + cfg.spread_weight * spread_consistency(mu[:, FACTORS.index(kind)])
+        loss = loss + cfg.spread_weight * spread_consistency(mu[:, FACTORS.index(kind)], cfg.spread_shape)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
