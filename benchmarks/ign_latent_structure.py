@@ -7,7 +7,9 @@ effects of identity, azimuth, elevation and light and their two-way interactions
 depends only on its own factor has that factor's main effect 1). Then, per azimuth, the correlation
 of each latent with its factor: a latent that flips sign with the azimuth (a fold) shows here; and
 per light value, the R^2 and slope of the azimuth and elevation latents: a latent whose scale
-changes with the light shows there.
+changes with the light shows there. Last, per azimuth, the rms of the mirror residual
+z(flip(x)) - sign * z(x) (sign -1 for azimuth and light, +1 for elevation: what `--mirror-consistency`
+penalises), which is 0 for an encoder that respects the left-right symmetry of the renders.
 These are the figures behind the diagnoses in docs/ign.md.
 
     .venv/bin/python benchmarks/ign_latent_structure.py src/invgfx/ign/weights/faces_dcign_64.safetensors
@@ -23,6 +25,7 @@ from scipy.stats import spearmanr
 
 from invgfx.ign.data import dataset_of_checkpoint
 from invgfx.ign.evaluate import EXTRINSIC, GRID_AXES, encode, r_squared, variance_shares
+from invgfx.ign.model import MIRROR_SIGNS
 from invgfx.ign.train import load_checkpoint
 
 
@@ -58,6 +61,13 @@ def main() -> None:
             print(f"  per light {np.round(np.degrees(grid.lights)).astype(int).tolist()} deg: "
                   f"R^2 {[round(r_squared(t, v), 3) for t, v in lit]}, "
                   f"slope (latent per rad) {[round(float(np.polyfit(t, v, 1)[0]), 2) for t, v in lit]}")
+    n = model.config.n_extrinsic
+    z_flipped = encode(model, np.ascontiguousarray(grid.images[..., ::-1])).reshape(I, A, E, L, -1)[..., :n]
+    residual = z_flipped - np.array(MIRROR_SIGNS[:n]) * z[..., :n]
+    rms = np.sqrt((residual ** 2).mean(axis=(0, 2, 3)))  # (A, n)
+    print(f"\nmirror residual rms per azimuth {np.round(np.degrees(grid.azimuths)).astype(int).tolist()} deg:")
+    for k in range(n):
+        print(f"  z{k + 1} ({EXTRINSIC[k]}): {np.round(rms[:, k].astype(float), 2).tolist()}")
 
 
 if __name__ == "__main__":
