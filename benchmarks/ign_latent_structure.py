@@ -5,11 +5,14 @@ squared Spearman correlation (what R^2 would be if the code were monotonic but b
 latent at each true value, and how the latent's variance over the grid splits into the main
 effects of identity, azimuth, elevation and light and their two-way interactions (a latent that
 depends only on its own factor has that factor's main effect 1). Then, per azimuth, the correlation
-of each latent with its factor: a latent that flips sign with the azimuth (a fold) shows here; and
+of each latent with its factor and its mean at each value: a latent that flips sign or bends with
+the azimuth (a fold) shows here; and
 per light value, the R^2 and slope of the azimuth and elevation latents: a latent whose scale
 changes with the light shows there. Last, per azimuth, the rms of the mirror residual
 z(flip(x)) - sign * z(x) (sign -1 for azimuth and light, +1 for elevation: what `--mirror-consistency`
-penalises), which is 0 for an encoder that respects the left-right symmetry of the renders.
+penalises), which is 0 for an encoder that respects the left-right symmetry of the renders. And, per
+azimuth, how much the renders themselves change between adjacent light values (rms over pixels and
+unseen identities, 0-255): where that change is small the light latent has little to read.
 These are the figures behind the diagnoses in docs/ign.md.
 
     .venv/bin/python benchmarks/ign_latent_structure.py src/invgfx/ign/weights/faces_dcign_64.safetensors
@@ -56,6 +59,10 @@ def main() -> None:
             corr = [np.corrcoef(truth[:, a].ravel(), zk[:, a].ravel())[0, 1] for a in range(A)]
             print(f"  corr({factor}, z{k + 1}) per azimuth {np.round(np.degrees(grid.azimuths)).astype(int).tolist()}: "
                   f"{np.round(np.array(corr, float), 2).tolist()}")
+            by_azimuth = np.moveaxis(zk, axis, -1).mean(axis=(0, 2))  # (A, values of the factor)
+            print(f"  mean z{k + 1} at each {factor}, per azimuth:")
+            for a, row in zip(np.round(np.degrees(grid.azimuths)).astype(int).tolist(), by_azimuth):
+                print(f"    {a:4d}: {np.round(row.astype(float), 2).tolist()}")
         if factor != "light":
             lit = [(truth[..., li].ravel(), zk[..., li].ravel()) for li in range(L)]
             print(f"  per light {np.round(np.degrees(grid.lights)).astype(int).tolist()} deg: "
@@ -68,6 +75,12 @@ def main() -> None:
     print(f"\nmirror residual rms per azimuth {np.round(np.degrees(grid.azimuths)).astype(int).tolist()} deg:")
     for k in range(n):
         print(f"  z{k + 1} ({EXTRINSIC[k]}): {np.round(rms[:, k].astype(float), 2).tolist()}")
+    step = np.diff(grid.images.astype(np.float32), axis=3)  # (I, A, E, L-1, H, W)
+    change = np.sqrt((step ** 2).mean(axis=(0, 2, 4, 5)))  # (A, L-1)
+    print(f"\nrms render change between adjacent lights {np.round(np.degrees(grid.lights)).astype(int).tolist()} deg, "
+          "per azimuth:")
+    for a, row in zip(np.round(np.degrees(grid.azimuths)).astype(int).tolist(), change):
+        print(f"  {a:4d}: {np.round(row.astype(float), 1).tolist()}")
 
 
 if __name__ == "__main__":
