@@ -44,6 +44,7 @@ def main() -> None:
     I, A, E, L = grid.images.shape[:4]
     z = encode(model, grid.images).reshape(I, A, E, L, -1)
     values = {"azimuth": grid.azimuths, "elevation": grid.elevations, "light": grid.lights}
+    degrees = {f: np.round(np.degrees(v)).astype(int).tolist() for f, v in values.items()}  # for printing
     for k, factor in enumerate(EXTRINSIC[:model.config.n_extrinsic]):
         axis = GRID_AXES.index(factor)
         zk = z[..., k]
@@ -51,35 +52,35 @@ def main() -> None:
         means = zk.mean(axis=tuple(a for a in range(4) if a != axis))
         print(f"\nz{k + 1} ({factor}): R^2 {r_squared(truth.ravel(), zk.ravel()):.3f}, "
               f"Spearman^2 {spearmanr(truth.ravel(), zk.ravel())[0] ** 2:.3f}")
-        print(f"  mean at {factor} {np.round(np.degrees(values[factor])).astype(int).tolist()} deg: "
+        print(f"  mean at {factor} {degrees[factor]} deg: "
               f"{np.round(means.astype(float), 2).tolist()}")
         shares = variance_shares(zk)
         print("  variance shares: " + ", ".join(f"{n} {v:.3f}" for n, v in shares.items() if v >= 0.005))
         if factor != "azimuth":
             corr = [np.corrcoef(truth[:, a].ravel(), zk[:, a].ravel())[0, 1] for a in range(A)]
-            print(f"  corr({factor}, z{k + 1}) per azimuth {np.round(np.degrees(grid.azimuths)).astype(int).tolist()}: "
+            print(f"  corr({factor}, z{k + 1}) per azimuth {degrees['azimuth']}: "
                   f"{np.round(np.array(corr, float), 2).tolist()}")
             by_azimuth = np.moveaxis(zk, axis, -1).mean(axis=(0, 2))  # (A, values of the factor)
             print(f"  mean z{k + 1} at each {factor}, per azimuth:")
-            for a, row in zip(np.round(np.degrees(grid.azimuths)).astype(int).tolist(), by_azimuth):
+            for a, row in zip(degrees['azimuth'], by_azimuth):
                 print(f"    {a:4d}: {np.round(row.astype(float), 2).tolist()}")
         if factor != "light":
             lit = [(truth[..., li].ravel(), zk[..., li].ravel()) for li in range(L)]
-            print(f"  per light {np.round(np.degrees(grid.lights)).astype(int).tolist()} deg: "
+            print(f"  per light {degrees['light']} deg: "
                   f"R^2 {[round(r_squared(t, v), 3) for t, v in lit]}, "
                   f"slope (latent per rad) {[round(float(np.polyfit(t, v, 1)[0]), 2) for t, v in lit]}")
     n = model.config.n_extrinsic
     z_flipped = encode(model, np.ascontiguousarray(grid.images[..., ::-1])).reshape(I, A, E, L, -1)[..., :n]
     residual = z_flipped - np.array(MIRROR_SIGNS[:n]) * z[..., :n]
     rms = np.sqrt((residual ** 2).mean(axis=(0, 2, 3)))  # (A, n)
-    print(f"\nmirror residual rms per azimuth {np.round(np.degrees(grid.azimuths)).astype(int).tolist()} deg:")
+    print(f"\nmirror residual rms per azimuth {degrees['azimuth']} deg:")
     for k in range(n):
         print(f"  z{k + 1} ({EXTRINSIC[k]}): {np.round(rms[:, k].astype(float), 2).tolist()}")
     step = np.diff(grid.images.astype(np.float32), axis=3)  # (I, A, E, L-1, H, W)
     change = np.sqrt((step ** 2).mean(axis=(0, 2, 4, 5)))  # (A, L-1)
-    print(f"\nrms render change between adjacent lights {np.round(np.degrees(grid.lights)).astype(int).tolist()} deg, "
+    print(f"\nrms render change between adjacent lights {degrees['light']} deg, "
           "per azimuth:")
-    for a, row in zip(np.round(np.degrees(grid.azimuths)).astype(int).tolist(), change):
+    for a, row in zip(degrees['azimuth'], change):
         print(f"  {a:4d}: {np.round(row.astype(float), 1).tolist()}")
 
 
