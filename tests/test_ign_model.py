@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from invgfx.ign import IGNError
+from invgfx.ign import FACTORS, IGNError
 from invgfx.ign.data import BatchSet
-from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, clamp_latents, mirror_consistency, n_parameters,
+from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, clamp_latents, invariance_consistency, mirror_consistency,
+                              n_parameters,
                               sgvb_loss, spread_consistency, swap_latents,
                               uniform_order_statistics)
 from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, train, train_step
@@ -296,6 +297,41 @@ def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_th
 
     runs = _toy_models_trained_with(tmp_path, "spread_weight", (0.0, 50.0), ratio=(1, 1, 1, 1))
     assert spread_error(runs[50.0]) < 0.5 * spread_error(runs[0.0])  # measured: 0.22 x
+
+
+def test_invariance_consistency_measures_the_held_pose_and_light_latents_only():
+    # columns: azimuth, elevation, light, two intrinsic
+    mu = torch.tensor([[0.0, 1.0, 5.0, 7.0, 0.0],
+                       [9.0, 3.0, 5.0, -7.0, 1.0]])
+    azimuth = active_mask("azimuth", IGNConfig(n_latent=5))
+    assert invariance_consistency(mu, azimuth, 3).item() == 2.0  # elevation 1, 3 about 2; light constant
+    identity = active_mask("identity", IGNConfig(n_latent=5))
+    assert invariance_consistency(mu, identity, 3).item() == 2 * 4.5**2 + 2.0
+    assert invariance_consistency(mu[:, [0, 2, 1, 3, 4]], active_mask("light", IGNConfig(n_latent=5)), 3).item() == 2 * 4.5**2
+    with pytest.raises(IGNError, match="invariance-consistency"):
+        TrainConfig(baseline=True, invariance_weight=1.0)
+
+
+def test_invariance_weight_adds_its_term_and_training_lowers_it(tmp_path):
+    batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
+    torch.manual_seed(0)
+    model = DCIGN(config)
+    x = torch.tensor(batches.images[0], dtype=torch.float32)[:, None] / 255
+    for kind in ("azimuth", "identity"):
+        with torch.no_grad():
+            penalty = invariance_consistency(model.encode(x)[0], active_mask(kind, config), 3).item()
+        added, loss = _loss_added_per_image(model, x, kind, invariance_weight=2.0)
+        assert abs(added - 2.0 * penalty / len(x)) < 1e-4 * loss
+
+    def held_variation(trained):
+        """Sum over the stored batches of the term."""
+        with torch.no_grad():
+            return sum(invariance_consistency(trained.encode(torch.tensor(images, dtype=torch.float32)[:, None] / 255)[0],
+                                              active_mask(FACTORS[kind], config), 3).item()
+                       for images, kind in zip(batches.images, batches.kinds))
+
+    runs = _toy_models_trained_with(tmp_path, "invariance_weight", (0.0, 50.0), ratio=(1, 1, 1, 1))
+    assert held_variation(runs[50.0]) < 0.3 * held_variation(runs[0.0])  # measured: 0.033 x
 
 
 def test_mirror_flips_whole_batches_for_dc_ign_and_single_images_for_the_baseline():

@@ -88,6 +88,10 @@ def register(subparsers) -> None:
                    "the distribution the generator draws each factor from; the best code for it is linear in the "
                    "factor, so it also straightens a latent that saturates at the ends of the range) "
                    "(default: std)")
+    t.add_argument("--invariance-consistency", type=float, default=0.0, metavar="WEIGHT",
+                   help="add WEIGHT x the sum over the batch of (latent - batch mean)^2 for the pose/light latents a "
+                   "batch holds fixed (an azimuth batch's light latent should not move with the azimuth); the "
+                   "paper's --strength pull, kept with --clamp swap at a weight of its own; DC-IGN only (default: 0)")
     t.add_argument("--clamp", choices=CLAMPS, default="mean",
                    help="what the decoder gets for the latents a single-factor batch does not vary: mean (the paper: "
                    "their batch mean; their gradient is replaced by --strength x (z - mean)) or swap (another image's "
@@ -239,6 +243,7 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
                       baseline=args.baseline, mirror=args.mirror, mirror_weight=args.mirror_consistency,
                       spread_weight=args.spread_consistency, spread_shape=args.spread_shape,
+                      invariance_weight=args.invariance_consistency,
                       clamp=args.clamp, lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     if args.data:
         batches, meta = load_folders(args.data, config.image_size), {"data_folder": str(args.data)}

@@ -232,6 +232,19 @@ def mirror_consistency(mu: Tensor, mu_flipped: Tensor, n_extrinsic: int) -> Tens
     return (mu_flipped[:, :n_extrinsic] - signs * mu[:, :n_extrinsic]).pow(2).sum()
 
 
+def invariance_consistency(mu: Tensor, active: Tensor, n_extrinsic: int) -> Tensor:
+    """Sum over the batch and over the pose/light latents a single-factor batch holds fixed of
+    (mu - batch mean)^2. mu (B, n_latent): posterior means; active (n_latent,) bool: the latents the
+    batch varies (`active_mask`). An azimuth batch holds elevation, light and identity fixed, so its
+    light latent should be the same for every image: what this term measures is that latent's
+    dependence on azimuth. The paper asks the same of clamped latents through its small
+    strength * (z - mean) gradient, which the swap clamping replaces by the reconstruction's; this
+    keeps the pull, at a weight of its own, on the named latents only (not in the paper)."""
+    held = ~active.to(torch.bool)[:n_extrinsic]
+    named = mu[:, :n_extrinsic][:, held]
+    return (named - named.mean(0, keepdim=True)).pow(2).sum()
+
+
 def uniform_order_statistics(n: int) -> Tensor:
     """(n,) expected order statistics of n draws from the uniform distribution of unit variance
     (on [-sqrt 3, sqrt 3]): sqrt(3) * (2 i / (n + 1) - 1), i = 1..n."""

@@ -23,7 +23,8 @@ import torch
 from invgfx.atomic import atomic_output
 from invgfx.ign import CLAMPS, FACTORS, LR_SCHEDULES, SPREAD_SHAPES, IGNError
 from invgfx.ign.data import PAPER_RATIO, BatchSet, sample_batch_index
-from invgfx.ign.model import DCIGN, IGNConfig, active_mask, mirror_consistency, sgvb_loss, spread_consistency
+from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, invariance_consistency, mirror_consistency, sgvb_loss,
+                              spread_consistency)
 from invgfx.runlog import open_log
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -47,6 +48,8 @@ class TrainConfig:
     images' (DC-IGN only; 0: off, the paper);
     spread_weight: weight of `spread_consistency` of the varied latent in azimuth, elevation and light
     batches (DC-IGN only; 0: off, the paper); spread_shape: its form, "std" or "uniform";
+    invariance_weight: weight of `invariance_consistency` of the pose/light latents each batch holds
+    fixed (DC-IGN only; 0: off, the paper's own pull being `strength`);
     clamp: "mean" (the paper: the decoder gets the batch mean of the latents a batch does not vary) or
     "swap" (it gets another image's, with their reconstruction gradient; see model.swap_latents);
     lr_schedule: "constant" (the original code), "cosine" (lr * (1 + cos(pi * step / steps)) / 2, which
@@ -66,6 +69,7 @@ class TrainConfig:
     mirror_weight: float = 0.0
     spread_weight: float = 0.0
     spread_shape: str = "std"
+    invariance_weight: float = 0.0
     clamp: str = "mean"
     lr_schedule: str = "constant"
     checkpoint_every: int = 500
@@ -86,6 +90,9 @@ class TrainConfig:
         if self.baseline and self.spread_weight:
             raise IGNError("spread_weight (--spread-consistency): the baseline's random batches vary every factor "
                            "at once; use it for DC-IGN only")
+        if self.baseline and self.invariance_weight:
+            raise IGNError("invariance_weight (--invariance-consistency): the baseline's random batches hold no "
+                           "factor fixed; use it for DC-IGN only")
 
     def kl_weight_at(self, image_size: int) -> float:
         return paper_kl_weight(image_size) if self.kl_weight is None else self.kl_weight
@@ -139,6 +146,8 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
         loss = loss + cfg.mirror_weight * mirror_consistency(mu, mu_flipped, model.config.n_extrinsic)
     if cfg.spread_weight and kind in FACTORS[:model.config.n_extrinsic]:
         loss = loss + cfg.spread_weight * spread_consistency(mu[:, FACTORS.index(kind)], cfg.spread_shape)
+    if cfg.invariance_weight and active is not None:
+        loss = loss + cfg.invariance_weight * invariance_consistency(mu, active, model.config.n_extrinsic)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
