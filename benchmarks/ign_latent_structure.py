@@ -13,7 +13,7 @@ z(flip(x)) - sign * z(x) (sign -1 for azimuth and light, +1 for elevation: what 
 penalises), which is 0 for an encoder that respects the left-right symmetry of the renders. And, per
 azimuth, how much the renders themselves change between adjacent light values (rms over pixels and
 unseen identities, 0-255): where that change is small the light latent has little to read.
-These are the figures behind the diagnoses in docs/ign.md.
+These are the figures behind the diagnoses in docs/ign-experiments.md.
 
     .venv/bin/python benchmarks/ign_latent_structure.py src/invgfx/ign/weights/faces_dcign_64.safetensors
 """

@@ -59,7 +59,7 @@ def register(subparsers) -> None:
     t.add_argument("--latents", type=int, default=32, help="latent count of the small config (default: 32)")
     t.add_argument("--kernel", type=int,
                    help="convolution kernel side (odd) of the small config, encoder and decoder (default: 5; 3 runs "
-                   "2.2x the training steps/s on a CPU but learns less per step: no better per minute, docs/ign.md)")
+                   "2.2x the training steps/s on a CPU but learns less per step: no better per minute, docs/ign-experiments.md)")
     t.add_argument("--steps", type=int, default=3000, help="training steps, one batch each (default: 3000)")
     t.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4, the original code)")
     t.add_argument("--strength", type=float, default=0.01,
@@ -69,7 +69,7 @@ def register(subparsers) -> None:
                    "bound; default: (SIZE/150)^2, the paper's balance at 150 px: 0.18 at 64 px)")
     t.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
                    help="batch kind ratio (default and paper: 1 1 1 10; the shipped faces model: 1 1 1 3, "
-                   "which taught the pose/light latents in fewer steps, docs/ign.md)")
+                   "which taught the pose/light latents in fewer steps, docs/ign-experiments.md)")
     t.add_argument("--mirror", action="store_true",
                    help="also train on left-right flipped batches, which for left-right symmetric objects (the "
                    "procedural faces and chairs) are exact renders at the negated azimuth and light")

@@ -258,7 +258,7 @@ def spread_consistency(mu_k: Tensor, shape: str = "std") -> Tensor:
     shape "std": B * (std over the batch - 1)^2. Every batch of a kind draws its factor from the same
     range, so that latent should spread as far in each of them whatever the pose, light and identity
     held fixed; 1 is the prior's scale. It targets the faces' elevation latent, which under a side
-    light moved half as far per radian as under a frontal one (docs/ign.md).
+    light moved half as far per radian as under a frontal one (docs/ign-experiments.md).
     shape "uniform": sum_i (sorted(mu_k - mean)_i - q_i)^2, q = uniform_order_statistics(B): the
     batch's latent should be distributed like its factor, which the generator draws uniformly (the
     1-D Wasserstein distance to it). The code that minimises its expectation is linear in the

@@ -32,7 +32,7 @@ LOG = "log.csv"
 LOG_FIELDS = ["step", "kind", "loss", "recon", "kl"]
 DROP_AT, DROP_FACTOR = 5 / 6, 0.3
 """lr_schedule "drop": the rate falls to 0.3x for the last sixth of the steps (measured on the faces:
-15000 steps at 5e-4 then 3000 at 1.5e-4 gave the best elevation latent; docs/ign.md)."""
+15000 steps at 5e-4 then 3000 at 1.5e-4 gave the best elevation latent; docs/ign-experiments.md)."""
 
 
 @dataclass(frozen=True)
