@@ -46,6 +46,8 @@ def main() -> None:
                     "named latents to negate) (default: 0, the paper)")
     ap.add_argument("--spread-consistency", type=float, default=0.0, metavar="WEIGHT",
                     help="DC-IGN's spread-consistency weight (see `invgfx ign train --help`) (default: 0, the paper)")
+    ap.add_argument("--invariance-consistency", type=float, default=0.0, metavar="WEIGHT",
+                    help="DC-IGN's invariance-consistency weight (see `invgfx ign train --help`) (default: 0)")
     ap.add_argument("--clamp", choices=CLAMPS, default="mean",
                     help="DC-IGN's clamping (see `invgfx ign train --help`) (default: mean, the paper)")
     ap.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
@@ -72,6 +74,7 @@ def main() -> None:
                           kl_weight=args.kl_weight, ratio=tuple(args.ratio), mirror=args.mirror,
                           lr_schedule=args.lr_schedule, mirror_weight=0.0 if baseline else args.mirror_consistency,
                           spread_weight=0.0 if baseline else args.spread_consistency,
+                          invariance_weight=0.0 if baseline else args.invariance_consistency,
                           clamp="mean" if baseline else args.clamp)
         t0 = time.time()
         network = IGNConfig(enc_kernel=args.kernel, dec_kernel=args.kernel)
@@ -89,6 +92,7 @@ def main() -> None:
           f"{'' if args.lr_schedule == 'constant' else f', {args.lr_schedule} learning-rate schedule'}"
           f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}"
           f"{f', DC-IGN spread consistency {args.spread_consistency:g}' if args.spread_consistency else ''}"
+          f"{f', DC-IGN invariance consistency {args.invariance_consistency:g}' if args.invariance_consistency else ''}"
           f"{f', DC-IGN clamp {args.clamp}' if args.clamp != 'mean' else ''}\n")
     print(format_table(results, spec.image_size))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
