@@ -9,10 +9,8 @@ import torch
 from invgfx.ign import FACTORS, IGNError
 from invgfx.ign.data import BatchSet
 from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, clamp_latents, invariance_consistency, mirror_consistency,
-                              n_parameters,
-                              sgvb_loss, spread_consistency, swap_latents,
-                              uniform_order_statistics)
-from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, train, train_step
+                              n_parameters, sgvb_loss, spread_consistency, swap_latents, uniform_order_statistics)
+from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, to_tensor, train, train_step
 from invgfx.ign.shapes import single_thread
 
 
@@ -316,7 +314,7 @@ def test_invariance_weight_adds_its_term_and_training_lowers_it(tmp_path):
     batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
     torch.manual_seed(0)
     model = DCIGN(config)
-    x = torch.tensor(batches.images[0], dtype=torch.float32)[:, None] / 255
+    x = to_tensor(batches.images[0])
     for kind in ("azimuth", "identity"):
         with torch.no_grad():
             penalty = invariance_consistency(model.encode(x)[0], active_mask(kind, config), 3).item()
@@ -326,8 +324,8 @@ def test_invariance_weight_adds_its_term_and_training_lowers_it(tmp_path):
     def held_variation(trained):
         """Sum over the stored batches of the term."""
         with torch.no_grad():
-            return sum(invariance_consistency(trained.encode(torch.tensor(images, dtype=torch.float32)[:, None] / 255)[0],
-                                              active_mask(FACTORS[kind], config), 3).item()
+            return sum(invariance_consistency(trained.encode(to_tensor(images))[0], active_mask(FACTORS[kind], config),
+                                              3).item()
                        for images, kind in zip(batches.images, batches.kinds))
 
     runs = _toy_models_trained_with(tmp_path, "invariance_weight", (0.0, 50.0), ratio=(1, 1, 1, 1))
