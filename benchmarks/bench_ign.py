@@ -44,6 +44,9 @@ def main() -> None:
     ap.add_argument("--mirror-consistency", type=float, default=0.0, metavar="WEIGHT",
                     help="DC-IGN's mirror-consistency weight (see `invgfx ign train --help`; the baseline has no "
                     "named latents to negate) (default: 0, the paper)")
+    ap.add_argument("--mirror-images", type=int, metavar="N",
+                    help="images per batch flipped for the mirror consistency (see `invgfx ign train --help`; "
+                    "default: all)")
     ap.add_argument("--spread-consistency", type=float, default=0.0, metavar="WEIGHT",
                     help="DC-IGN's spread-consistency weight (see `invgfx ign train --help`) (default: 0, the paper)")
     ap.add_argument("--invariance-consistency", type=float, default=0.0, metavar="WEIGHT",
@@ -73,6 +76,7 @@ def main() -> None:
         cfg = TrainConfig(steps=args.steps, baseline=baseline, seed=args.seed, checkpoint_every=1000,
                           kl_weight=args.kl_weight, ratio=tuple(args.ratio), mirror=args.mirror,
                           lr_schedule=args.lr_schedule, mirror_weight=0.0 if baseline else args.mirror_consistency,
+                          mirror_images=None if baseline else args.mirror_images,
                           spread_weight=0.0 if baseline else args.spread_consistency,
                           invariance_weight=0.0 if baseline else args.invariance_consistency,
                           clamp="mean" if baseline else args.clamp)
@@ -91,6 +95,7 @@ def main() -> None:
           f"stored batches {' '.join(map(str, spec.batches))}{', mirrored' if args.mirror else ''}"
           f"{'' if args.lr_schedule == 'constant' else f', {args.lr_schedule} learning-rate schedule'}"
           f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}"
+          f"{f' on {args.mirror_images} images per batch' if args.mirror_consistency and args.mirror_images else ''}"
           f"{f', DC-IGN spread consistency {args.spread_consistency:g}' if args.spread_consistency else ''}"
           f"{f', DC-IGN invariance consistency {args.invariance_consistency:g}' if args.invariance_consistency else ''}"
           f"{f', DC-IGN clamp {args.clamp}' if args.clamp != 'mean' else ''}\n")

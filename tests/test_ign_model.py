@@ -204,6 +204,17 @@ def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path
         penalty = mirror_consistency(model.encode(x)[0], model.encode(x.flip(-1))[0], 3).item()
     added, loss = _loss_added_per_image(model, x, "azimuth", mirror_weight=2.0)
     assert abs(added - 2.0 * penalty / len(x)) < 1e-3 * loss
+    # mirror_images k: only the first k images are flipped, and their sum is scaled by B / k
+    k = 2
+    with torch.no_grad():
+        first = mirror_consistency(model.encode(x[:k])[0], model.encode(x[:k].flip(-1))[0], 3).item()
+    assert abs(first - penalty) > 0.1 * penalty  # the check below tells the two apart
+    added, loss = _loss_added_per_image(model, x, "azimuth", mirror_weight=2.0, mirror_images=k)
+    assert abs(added - 2.0 * first / k) < 1e-3 * loss
+    with pytest.raises(IGNError, match="--mirror-images"):
+        TrainConfig(mirror_weight=1.0, mirror_images=0)
+    with pytest.raises(IGNError, match="--mirror-consistency WEIGHT too"):
+        TrainConfig(mirror_images=10)
 
     def consistency(trained):
         images = torch.tensor(batches.images.reshape(-1, 16, 16), dtype=torch.float32)[:, None] / 255
