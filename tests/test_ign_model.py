@@ -199,7 +199,7 @@ def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path
     batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
     torch.manual_seed(0)
     model = DCIGN(config)
-    x = torch.tensor(batches.images[0], dtype=torch.float32)[:, None] / 255
+    x = to_tensor(batches.images[0])
     with torch.no_grad():
         penalty = mirror_consistency(model.encode(x)[0], model.encode(x.flip(-1))[0], 3).item()
     added, loss = _loss_added_per_image(model, x, "azimuth", mirror_weight=2.0)
@@ -217,7 +217,7 @@ def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path
         TrainConfig(mirror_images=10)
 
     def consistency(trained):
-        images = torch.tensor(batches.images.reshape(-1, 16, 16), dtype=torch.float32)[:, None] / 255
+        images = to_tensor(batches.images)
         with torch.no_grad():
             return mirror_consistency(trained.encode(images)[0], trained.encode(images.flip(-1))[0], 3).item()
 
@@ -286,7 +286,7 @@ def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_th
     batches, config = _toy_batches(), IGNConfig(image_size=16, n_latent=6)
     torch.manual_seed(0)
     model = DCIGN(config)
-    x = torch.tensor(batches.images[0], dtype=torch.float32)[:, None] / 255
+    x = to_tensor(batches.images[0])
     with torch.no_grad():
         penalty = spread_consistency(model.encode(x)[0][:, 1]).item()
     added, loss = _loss_added_per_image(model, x, "elevation", spread_weight=2.0)
@@ -301,7 +301,7 @@ def test_spread_weight_acts_in_pose_and_light_batches_only_and_training_evens_th
     def spread_error(trained):
         """Mean over the pose/light batches of (std of the varied latent - 1)^2."""
         with torch.no_grad():
-            return np.mean([(trained.encode(torch.tensor(images, dtype=torch.float32)[:, None] / 255)[0][:, kind]
+            return np.mean([(trained.encode(to_tensor(images))[0][:, kind]
                              .std().item() - 1) ** 2 for images, kind in zip(batches.images, batches.kinds) if kind < 3])
 
     runs = _toy_models_trained_with(tmp_path, "spread_weight", (0.0, 50.0), ratio=(1, 1, 1, 1))
