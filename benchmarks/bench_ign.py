@@ -55,6 +55,8 @@ def main() -> None:
                     help="DC-IGN's clamping (see `invgfx ign train --help`) (default: mean, the paper)")
     ap.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                     help="both models' learning-rate schedule (default: constant, the original code)")
+    ap.add_argument("--lr", type=float, default=5e-4,
+                    help="both models' Adam learning rate (default: 5e-4, the original code)")
     ap.add_argument("--kernel", type=int, default=5, help="convolution kernel side of both networks (default: 5)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
     ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
@@ -75,7 +77,7 @@ def main() -> None:
     for name, baseline in (("DC-IGN", False), ("baseline", True)):
         cfg = TrainConfig(steps=args.steps, baseline=baseline, seed=args.seed, checkpoint_every=1000,
                           kl_weight=args.kl_weight, ratio=tuple(args.ratio), mirror=args.mirror,
-                          lr_schedule=args.lr_schedule, mirror_weight=0.0 if baseline else args.mirror_consistency,
+                          lr=args.lr, lr_schedule=args.lr_schedule, mirror_weight=0.0 if baseline else args.mirror_consistency,
                           mirror_images=None if baseline else args.mirror_images,
                           spread_weight=0.0 if baseline else args.spread_consistency,
                           invariance_weight=0.0 if baseline else args.invariance_consistency,
@@ -93,6 +95,8 @@ def main() -> None:
     print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}, KL weight "
           f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}, "
           f"stored batches {' '.join(map(str, spec.batches))}{', mirrored' if args.mirror else ''}"
+          f"{'' if args.kernel == 5 else f', {args.kernel}x{args.kernel} kernels'}"
+          f"{'' if args.lr == 5e-4 else f', learning rate {args.lr:g}'}"
           f"{'' if args.lr_schedule == 'constant' else f', {args.lr_schedule} learning-rate schedule'}"
           f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}"
           f"{f' on {args.mirror_images} images per batch' if args.mirror_consistency and args.mirror_images else ''}"
