@@ -55,9 +55,9 @@ def main() -> None:
                     help="DC-IGN's clamping (see `invgfx ign train --help`) (default: mean, the paper)")
     ap.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                     help="both models' learning-rate schedule (default: constant, the original code)")
-    ap.add_argument("--lr", type=float, default=5e-4,
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr,
                     help="both models' Adam learning rate (default: 5e-4, the original code)")
-    ap.add_argument("--kernel", type=int, default=5, help="convolution kernel side of both networks (default: 5)")
+    ap.add_argument("--kernel", type=int, default=IGNConfig.enc_kernel, help="convolution kernel side of both networks (default: 5)")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
     ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
     ap.add_argument("--cache-dir", default=".invgfx_cache/ign")
@@ -95,8 +95,8 @@ def main() -> None:
     print(f"\n## DC-IGN benchmark: {args.family}, {args.steps} steps per model, seed {args.seed}, KL weight "
           f"{cfg.kl_weight_at(spec.image_size):.3g}, DC-IGN batch ratio {':'.join(f'{r:g}' for r in args.ratio)}, "
           f"stored batches {' '.join(map(str, spec.batches))}{', mirrored' if args.mirror else ''}"
-          f"{'' if args.kernel == 5 else f', {args.kernel}x{args.kernel} kernels'}"
-          f"{'' if args.lr == 5e-4 else f', learning rate {args.lr:g}'}"
+          f"{'' if args.kernel == IGNConfig.enc_kernel else f', {args.kernel}x{args.kernel} kernels'}"
+          f"{'' if args.lr == TrainConfig.lr else f', learning rate {args.lr:g}'}"
           f"{'' if args.lr_schedule == 'constant' else f', {args.lr_schedule} learning-rate schedule'}"
           f"{f', DC-IGN mirror consistency {args.mirror_consistency:g}' if args.mirror_consistency else ''}"
           f"{f' on {args.mirror_images} images per batch' if args.mirror_consistency and args.mirror_images else ''}"
