@@ -56,8 +56,8 @@ def main() -> None:
     ap.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                     help="both models' learning-rate schedule (default: constant, the original code)")
     ap.add_argument("--lr", type=float, default=TrainConfig.lr,
-                    help="both models' Adam learning rate (default: 5e-4, the original code)")
-    ap.add_argument("--kernel", type=int, default=IGNConfig.enc_kernel, help="convolution kernel side of both networks (default: 5)")
+                    help=f"both models' Adam learning rate (default: {TrainConfig.lr:g}, the original code)")
+    ap.add_argument("--kernel", type=int, default=IGNConfig.enc_kernel, help=f"convolution kernel side of both networks (default: {IGNConfig.enc_kernel})")
     ap.add_argument("--out", default="runs/bench-ign", help="run folders, metrics.json")
     ap.add_argument("--images", default="docs/images", help="where the sweep/scatter PNGs go")
     ap.add_argument("--cache-dir", default=".invgfx_cache/ign")
