@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from invgfx.mpm import MPMError, load_config
 from invgfx.mpm.config import estimate_memory, from_physgaussian
+from invgfx.mpm.gaussians import normalisation
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "mpm"
 
@@ -16,7 +18,11 @@ def test_physgaussian_json_and_native_yaml_agree():
     for cfg in (pg, native):
         assert (cfg.material, cfg.E, cfg.nu, cfg.density, cfg.n_grid) == ("jelly", 2e4, 0.4, 100.0, 32)
         assert cfg.substeps_per_frame == 100 and cfg.bounding_box_padding == 3
-    assert {k: v for k, v in vars(pg).items() if k != "source"} == {k: v for k, v in vars(native).items() if k != "source"}
+    layout = ("source", "object_size", "object_center")  # PhysGaussian's fixed layout vs the native cube-relative one
+    assert {k: v for k, v in vars(pg).items() if k not in layout} == {k: v for k, v in vars(native).items() if k not in layout}
+    means = torch.rand(50, 3) * torch.tensor([3.0, 1.0, 2.0])
+    a, b = normalisation(means, torch.eye(3), pg), normalisation(means, torch.eye(3), native)
+    assert a.scale == pytest.approx(b.scale) and torch.allclose(a.shift, b.shift)
 
 
 def test_every_physgaussian_boundary_type_loads():
@@ -31,13 +37,15 @@ def test_every_physgaussian_boundary_type_loads():
          "start_time": 0, "end_time": 0.1},
         {"type": "enforce_particle_velocity_rotation", "point": [1, 1, 1], "normal": [0, 0, 2],
          "half_height_and_radius": [0.2, 0.3], "rotation_scale": 3.0, "translation_scale": 0.5},
-        {"type": "release_particles_sequentially", "point": [1, 1, 1], "size": [0.5] * 3, "start_time": 0,
-         "end_time": 1},
+        {"type": "release_particles_sequentially", "normal": [1, 0, 0], "start_position": 1.5, "end_position": 0.5,
+         "num_layers": 50, "start_time": 0.0, "end_time": 1.5},
     ]
     cfg = from_physgaussian({"boundary_conditions": bcs, "material": "sand", "friction_angle": 30})
     assert cfg.surface_colliders[0].surface == "friction"
     assert [f.kind for f in cfg.forcings] == ["translation", "rotation", "sequential_release"]
-    assert cfg.forcings[1].axis == (0.0, 0.0, 1.0) and cfg.forcings[1].size == (0.3, 0.3, 0.3)
+    assert cfg.forcings[1].axis == (0.0, 0.0, 1.0) and (cfg.forcings[1].half_height, cfg.forcings[1].radius) == (0.2, 0.3)
+    release = cfg.forcings[2]
+    assert (release.point, release.size, release.axis, release.layers) == ((0.5, 1, 1), (1.0, 1, 1), (1, 0, 0), 50)
 
 
 def test_dreamphysics_youngs_modulus_units():

@@ -23,7 +23,7 @@ def test_preprocessing_normalises_and_inverts_exactly():
     means, cov, opac = random_gaussians(500)
     cfg = SceneConfig(rotations=[(0, 90.0), (2, 30.0)], opacity_threshold=0.3)
     p = prepare_particles(means, cov, opac, cfg)
-    kept = opac >= 0.3
+    kept = opac > 0.3  # PhysGaussian keeps opacity > threshold
     assert torch.equal(p.gaussian_index, torch.nonzero(kept).squeeze(1))
     extent = p.positions.amax(0) - p.positions.amin(0)
     assert abs(extent.max().item() - 1.0) < 1e-5  # longest side: half of grid_lim 2
@@ -58,16 +58,22 @@ def sphere_shell(n=4000, radius=1.0, scale=0.05):
     return means, cov
 
 
-def test_filling_puts_particles_inside_a_hollow_shell_only():
+def test_filling_fills_the_inside_of_a_closed_shell_and_nothing_outside():
     means, cov = sphere_shell()
     cov[:100] = 0.0  # degenerate Gaussians must neither hang nor produce NaN
-    cfg = SceneConfig(n_grid=16, particle_filling=FillingConfig(n_grid=32, density_threshold=0.5, search_threshold=2))
+    fc = FillingConfig(n_grid=32, density_threshold=0.5, search_threshold=0.5)  # PhysGaussian's defaults otherwise
+    cfg = SceneConfig(n_grid=16, particle_filling=fc)
     p = prepare_particles(means, cov, torch.ones(len(means)), cfg, generator=torch.Generator().manual_seed(0))
     filled = p.positions[~p.rendered]
-    centre, radius_sim = torch.ones(3), 0.5  # shell diameter 2 -> 1 m in simulation space, centred at (1, 1, 1)
-    r = (filled - centre).norm(dim=1)
-    assert len(filled) > 0.5 * (4 / 3 * math.pi * 0.4**3) / (2 / 32) ** 3  # at least half the inner ball's cells
-    assert r.max() < radius_sim
+    h = cfg.grid_lim / fc.n_grid
+    r = (filled - torch.ones(3)).norm(dim=1)  # shell diameter 2 -> 1 m in simulation space, centred at (1, 1, 1)
+    assert r.max() < 0.5 + 2 * h  # on the shell (its dense cells are filled too, as PhysGaussian does) or inside
+    centres = (torch.stack(torch.meshgrid(*[torch.arange(32)] * 3, indexing="ij"), -1).reshape(-1, 3) + 0.5) * h
+    deep = (centres - 1.0).norm(dim=1) < 0.5 - 2 * h  # cells well inside the shell: every one gets a particle
+    cells = torch.floor(filled / h).long().tolist()
+    deep_cells = set(map(tuple, torch.floor(centres[deep] / h).long().tolist()))
+    assert deep_cells <= set(map(tuple, cells))
+    assert sum(tuple(c) in deep_cells for c in cells) == len(deep_cells)  # one each (max_particles_per_cell 1)
     assert torch.isfinite(p.volumes).all() and (p.volumes > 0).all()
     dx = cfg.dx
     assert p.volumes.sum() <= (torch.floor(p.positions / dx).unique(dim=0).shape[0]) * dx**3 + 1e-6

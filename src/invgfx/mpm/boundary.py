@@ -3,7 +3,7 @@
 Grid conditions act on node velocities after the grid update (x: node position in m, v: m/s,
 t: s); particle forcing acts on particle velocities before the transfer to the grid and
 selects particles by their rest position x0, as PhysGaussian does. Boxes are given by a centre
-`point` and half extents `size` (PhysGaussian's convention).
+`point` and half extents `size`, and hold what lies strictly inside (PhysGaussian's conventions).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class SurfaceCollider:
 @wp.struct
 class Cuboid:
     """Nodes inside the box (centre point + velocity * (t - start_time), half extents size) move
-    with `velocity` (m/s) from start_time to end_time. After end_time a cuboid with reset = 0
-    holds its nodes still; with reset = 1 it releases them."""
+    with `velocity` (m/s) from start_time to end_time; outside that window the cuboid does nothing,
+    except that with reset = 1 it stops the whole grid (v = 0 on every node) until 15 substeps
+    after end_time, as PhysGaussian's `set_velocity_on_cuboid` does."""
 
     point: wp.vec3
     size: wp.vec3
@@ -52,10 +53,13 @@ class ParticleForcing:
 
     kind IMPULSE:     v += dt * vector / m for t in [start_time, end_time) (vector: force, N).
     kind TRANSLATION: v = vector (m/s) for t in [start_time, end_time).
-    kind ROTATION:    v = rate * axis x (x - point) + speed * axis for t in [start_time, end_time)
-                      (rate: rad/s, speed: m/s along axis).
-    kind SEQUENTIAL_RELEASE: particles are held (v = 0) until their release time, which grows
-                      linearly from start_time to end_time along `axis` across the box.
+    kind ROTATION:    v = rate * (x - point) x axis + speed * axis for t in [start_time, end_time)
+                      (rate: rad/s, speed: m/s along axis) on the particles in the cylinder
+                      |(x0 - point) . axis| < half_height, distance from the axis < radius
+                      (PhysGaussian's `enforce_particle_velocity_rotation`, its sense of turning).
+    kind SEQUENTIAL_RELEASE: particles in the box are held (v = 0) from start_time until
+                      end_time * k / layers, k = ceil(layers (1 - d / size_a)): d is the distance
+                      from `point` along the unit `axis` a, so the far layer goes first.
     """
 
     kind: int
@@ -67,12 +71,22 @@ class ParticleForcing:
     speed: float
     start_time: float
     end_time: float
+    half_height: float
+    radius: float
+    layers: int
 
 
 @wp.func
 def in_box(x: wp.vec3, point: wp.vec3, size: wp.vec3):
     d = x - point
-    return wp.abs(d[0]) <= size[0] and wp.abs(d[1]) <= size[1] and wp.abs(d[2]) <= size[2]
+    return wp.abs(d[0]) < size[0] and wp.abs(d[1]) < size[1] and wp.abs(d[2]) < size[2]
+
+
+@wp.func
+def in_cylinder(x: wp.vec3, point: wp.vec3, axis: wp.vec3, half_height: float, radius: float):
+    d = x - point
+    along = wp.dot(d, axis)
+    return wp.abs(along) < half_height and wp.length(d - along * axis) < radius
 
 
 @wp.func
@@ -94,14 +108,12 @@ def surface_collide(c: SurfaceCollider, x: wp.vec3, v: wp.vec3, t: float):
 
 
 @wp.func
-def cuboid_dirichlet(c: Cuboid, x: wp.vec3, v: wp.vec3, t: float):
-    if t < c.start_time:
-        return v
-    if t < c.end_time:
+def cuboid_dirichlet(c: Cuboid, x: wp.vec3, v: wp.vec3, t: float, dt: float):
+    if t >= c.start_time and t < c.end_time:
         if in_box(x, c.point + c.velocity * (t - c.start_time), c.size):
             return c.velocity
         return v
-    if c.reset == 0 and in_box(x, c.point + c.velocity * (c.end_time - c.start_time), c.size):
+    if c.reset == 1 and t < c.end_time + 15.0 * dt:
         return wp.vec3(0.0)
     return v
 
@@ -125,17 +137,21 @@ def bounding_box(i: int, j: int, k: int, n: int, padding: int, v: wp.vec3):
 
 @wp.func
 def particle_force(f: ParticleForcing, x: wp.vec3, x0: wp.vec3, v: wp.vec3, m: float, t: float, dt: float):
+    if f.kind == ROTATION:
+        if t < f.start_time or t >= f.end_time or not in_cylinder(x0, f.point, f.axis, f.half_height, f.radius):
+            return v
+        return f.rate * wp.cross(x - f.point, f.axis) + f.speed * f.axis
     if not in_box(x0, f.point, f.size):
         return v
     if f.kind == SEQUENTIAL_RELEASE:
-        s = wp.clamp(0.5 + wp.dot(x0 - f.point, f.axis) / (2.0 * wp.length(f.size)), 0.0, 1.0)
-        if t < f.start_time + s * (f.end_time - f.start_time):
+        reach = wp.dot(f.size, f.axis)
+        layers = float(f.layers)
+        k = wp.ceil(layers * (1.0 - wp.abs(wp.dot(x0 - f.point, f.axis)) / reach))
+        if t >= f.start_time and t < f.end_time * k / layers:
             return wp.vec3(0.0)
         return v
     if t < f.start_time or t >= f.end_time:
         return v
     if f.kind == IMPULSE:
         return v + dt / m * f.vector
-    if f.kind == TRANSLATION:
-        return f.vector
-    return f.rate * wp.cross(f.axis, x - f.point) + f.speed * f.axis
+    return f.vector

@@ -65,7 +65,7 @@ def run_simulate(args) -> int:
 
     from invgfx.mpm.config import load_config
     from invgfx.mpm.errors import MPMError
-    from invgfx.mpm.gaussians import prepare_particles, render_state, scene_camera, world_gaussians
+    from invgfx.mpm.gaussians import prepare_particles, render_state, rendering_cloud, scene_camera, world_gaussians
     from invgfx.mpm.solver import Simulator
     from invgfx.scenes import make_scene
     from invgfx.scenes.cli import parse_settings
@@ -102,7 +102,7 @@ def run_simulate(args) -> int:
             camera = scene_camera(cfg, frame, args.width, args.height)
             frames.append(render_state(cloud, particles, state.x, state.F, camera, background))
             if args.ply_frames:
-                write_ply(_cloud_with(cloud, *world_gaussians(cloud, particles, state.x, state.F), rotmat_to_quat,
+                write_ply(_cloud_with(rendering_cloud(cloud, particles), *world_gaussians(cloud, particles, state.x, state.F), rotmat_to_quat,
                                       rotate_sh),
                           Path(args.ply_frames) / f"frame_{frame:04d}.ply")
     write_video(out, torch.stack(frames), fps=args.fps)

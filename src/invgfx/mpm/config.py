@@ -49,17 +49,24 @@ class CuboidBC:
 
 @dataclass
 class ForcingBC:
-    """kind: impulse | translation | rotation | sequential_release (see boundary.ParticleForcing)."""
+    """kind: impulse | translation | rotation | sequential_release (see boundary.ParticleForcing).
+
+    Particles are selected by rest position: impulse and translation in the box (centre point,
+    half extents size); rotation in the cylinder along `axis` through `point` (half_height,
+    radius); sequential_release in the box, released in `layers` layers along `axis`."""
 
     kind: str
     point: tuple
-    size: tuple
+    size: tuple = (0.0, 0.0, 0.0)
     vector: tuple = (0.0, 0.0, 0.0)
     axis: tuple = (0.0, 0.0, 1.0)
     rate: float = 0.0
     speed: float = 0.0
     start_time: float = 0.0
     end_time: float = 1.0e3
+    half_height: float = 0.0
+    radius: float = 0.0
+    layers: int = 1
 
 
 @dataclass
@@ -76,15 +83,22 @@ class MaterialRegion:
 
 @dataclass
 class FillingConfig:
-    """Interior filling on a grid of n_grid cells over the simulation cube (PhysGaussian keys)."""
+    """PhysGaussian's interior filling (`particle_filling`, their key names and defaults).
+
+    The grid has n_grid^3 cells over the simulation cube, or over `boundary` (its longest side)
+    when given. Directions are numbered 0 +x, 1 -x, 2 +y, 3 -y, 4 +z, 5 -z; a direction outside
+    0-5 means none (search_exclude_direction) or every searched cell (ray_cast_direction)."""
 
     n_grid: int = 200
-    density_threshold: float = 5.0
-    search_threshold: int = 3  # cells searched around a Gaussian centre
-    max_particles: int = 2_000_000
+    density_threshold: float = 5.0  # opacity-weighted density above which a cell is shell
+    search_threshold: float = 3.0  # density above which a ray from an empty cell counts as a hit
+    search_exclude_direction: int = 5  # the one direction whose ray need not hit the shell
+    ray_cast_direction: int = 4  # the ray whose shell crossings must be odd
+    max_particles_num: int = 2_000_000
     max_particles_per_cell: int = 1
-    ray_cast_dir: int = 4  # how many of the 6 axis directions must see an odd crossing count
-    boundary: tuple | None = None  # [xmin, xmax, ymin, ymax, zmin, zmax] to restrict filling
+    boundary: tuple | None = None  # [xmin, xmax, ymin, ymax, zmin, zmax] in simulation space
+    smooth: bool = False  # smooth the density (PyMCubes' constrained smoothing) before the rays
+    visualize: bool = False  # render filled particles with the look of their nearest Gaussian
 
 
 @dataclass
@@ -101,7 +115,7 @@ class SceneConfig:
     frame_dt: float = 1.0e-2
     frame_num: int = 100
     gravity: tuple = (0.0, 0.0, -9.8)
-    grid_v_damping_scale: float = 1.0  # grid velocities are multiplied by this every substep
+    grid_v_damping_scale: float = 1.0  # grid velocities are multiplied by this every substep if < 1
     rpic_damping: float = 0.0  # 0 APIC, 1 RPIC, < 0 PIC
     yield_stress: float = 1.0e4
     hardening: float = 0.0
@@ -118,7 +132,9 @@ class SceneConfig:
     material_regions: list = field(default_factory=list)
     opacity_threshold: float = 0.02
     rotations: list = field(default_factory=list)  # [(axis 0|1|2, degrees), ...] applied in order
-    sim_area: tuple | None = None
+    sim_area: tuple | None = None  # world space after the rotations: [xmin, xmax, ymin, ymax, zmin, zmax]
+    object_size: float | None = None  # longest side in simulation space (m); None: half of grid_lim
+    object_center: tuple | None = None  # bounding-box centre in simulation space (m); None: the cube's
     particle_filling: FillingConfig | None = None
     camera: dict = field(default_factory=dict)  # PhysGaussian camera keys, as in the file
     source: str = "<config>"
@@ -130,6 +146,12 @@ class SceneConfig:
     @property
     def substeps_per_frame(self) -> int:
         return max(1, int(round(self.frame_dt / self.substep_dt)))
+
+    @property
+    def grid_damping(self) -> float:
+        """The factor grid velocities are multiplied by per substep: PhysGaussian damps only when
+        `grid_v_damping_scale` < 1 (1.1 in their vasedeck config means none)."""
+        return min(self.grid_v_damping_scale, 1.0)
 
 
 # ---- validation ---------------------------------------------------------------------------
@@ -165,21 +187,16 @@ def validate(cfg: SceneConfig) -> SceneConfig:
         raise _fail(src, "substep_dt", f"({cfg.substep_dt}) is longer than frame_dt ({cfg.frame_dt})")
     if len(cfg.gravity) != 3:
         raise _fail(src, "g", f"is {list(cfg.gravity)}; expected three numbers [gx, gy, gz] (m/s^2)")
-    if not 0 < cfg.grid_v_damping_scale <= 1:
-        raise _fail(src, "grid_v_damping_scale", f"is {cfg.grid_v_damping_scale}; valid: (0, 1]")
+    if not cfg.grid_v_damping_scale > 0:
+        raise _fail(src, "grid_v_damping_scale", f"is {cfg.grid_v_damping_scale}; valid: > 0 (values >= 1 mean no damping)")
+    if cfg.object_size is not None and not cfg.object_size > 0:
+        raise _fail(src, "scale", f"is {cfg.object_size}; the object's longest side must be positive")
     if cfg.rpic_damping > 1:
         raise _fail(src, "rpic_damping", f"is {cfg.rpic_damping}; valid: <= 1 (0 APIC, 1 RPIC, < 0 PIC)")
     if not 0 <= cfg.friction_angle < 90:
         raise _fail(src, "friction_angle", f"is {cfg.friction_angle}; valid: [0, 90) degrees")
     if cfg.yield_stress <= 0:
         raise _fail(src, "yield_stress", f"is {cfg.yield_stress}; it must be positive (Pa)")
-    for i, c in enumerate(cfg.surface_colliders):
-        if c.surface not in ("sticky", "slip", "friction"):
-            raise _fail(src, f"boundary_conditions[{i}].surface", f"is {c.surface!r}; valid: sticky, slip, friction")
-        if c.friction < 0:
-            raise _fail(src, f"boundary_conditions[{i}].friction", f"is {c.friction}; it must be >= 0")
-        if math.hypot(*c.normal) == 0:
-            raise _fail(src, f"boundary_conditions[{i}].normal", "is the zero vector")
     for i, r in enumerate(cfg.material_regions):
         if r.material is not None:
             material_ok(r.material, f"additional_material_params[{i}].material")
@@ -221,9 +238,13 @@ def load_config(path: str | Path, e_unit: str | None = None) -> SceneConfig:
 
 
 def _vec(value, key: str, src: str, n: int = 3) -> tuple:
-    if not (isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, (int, float)) for v in value)):
+    if not (isinstance(value, (list, tuple)) and len(value) == n and all(_is_number(v) for v in value)):
         raise _fail(src, key, f"is {value!r}; expected a list of {n} numbers")
     return tuple(float(v) for v in value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _num(value, key: str, src: str) -> float:
@@ -232,9 +253,24 @@ def _num(value, key: str, src: str) -> float:
             return float(value)
         except ValueError:
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise _fail(src, key, f"is {value!r}; expected a number")
     return float(value)
+
+
+def _int(value, key: str, src: str) -> int:
+    """A whole number: 32.0 is 32, 32.7 is an error (PhysGaussian would crash on it in Warp)."""
+    x = _num(value, key, src)
+    if not x.is_integer():
+        raise _fail(src, key, f"is {value!r}; expected a whole number")
+    return int(x)
+
+
+def _list(value, key: str, src: str, of: type = object) -> list:
+    if not isinstance(value, list) or not all(isinstance(v, of) for v in value):
+        what = "objects ({...})" if of is dict else "values"
+        raise _fail(src, key, f"is {value!r}; expected a list of {what}, e.g. [] for none")
+    return value
 
 
 def _require(d: dict, key: str, where: str, src: str):
@@ -260,26 +296,43 @@ PG_SCALARS = {  # PhysGaussian key -> SceneConfig field
     "yield_stress": "yield_stress", "hardening": "hardening", "softening": "softening", "xi": "xi",
     "friction_angle": "friction_angle", "plastic_viscosity": "plastic_viscosity",
     "critical_compression": "critical_compression", "critical_stretch": "critical_stretch",
-    "opacity_threshold": "opacity_threshold",
+    "opacity_threshold": "opacity_threshold", "scale": "object_size",
 }
 PG_OTHER = {"material", "n_grid", "frame_num", "g", "rotation_degree", "rotation_axis", "sim_area",
             "particle_filling", "boundary_conditions", "additional_material_params", "E_unit"}
+# Read by PhysGaussian's loader and used by none of its code: accepted, with no effect there or here.
+PG_UNUSED = {"pic_damping"}
+# Defaults PhysGaussian applies without a word; we say them (PhysGaussian's `g` default, the
+# scalar 9.8, crashes its solver: ours is the vector).
+PG_DEFAULTS = {"material": "jelly", "E": "1e5 Pa", "nu": "0.4", "density": "200 kg/m^3", "n_grid": "50",
+               "g": "[0, 0, -9.8] m/s^2"}
 
 
-def from_physgaussian(data: dict, source: str = "<config>", e_unit: str | None = None) -> SceneConfig:
-    """PhysGaussian/DreamPhysics scene dict -> SceneConfig. Unknown keys are warned about, not fatal,
-    because their configs carry keys for their own scripts."""
+def from_physgaussian(data: dict, source: str = "<config>", e_unit: str | None = None,
+                      physgaussian_layout: bool = True) -> SceneConfig:
+    """PhysGaussian/DreamPhysics scene dict -> SceneConfig, read as their `decode_param_json` and
+    `set_boundary_conditions` read it (their defaults, their units, their order of operations).
+
+    Unknown keys are warned about, once each, not fatal: their configs carry keys for their own
+    scripts. physgaussian_layout: normalise the object as PhysGaussian does (longest side `scale`,
+    default 1 m, centred at (1, 1, 1)); False keeps the native schema's half cube in its centre."""
     src = source
     e_unit = e_unit or data.get("E_unit", "Pa")
     if e_unit not in E_UNITS:
         raise _fail(src, "E_unit", f"is {e_unit!r}; valid: {', '.join(E_UNITS)}")
-    scale = E_UNITS[e_unit]
-    _unknown(data, set(PG_SCALARS) | PG_OTHER | set(PHYSGAUSSIAN_CAMERA_KEYS), "", src, strict=False)
+    unit = E_UNITS[e_unit]
+    _unknown(data, set(PG_SCALARS) | PG_OTHER | PG_UNUSED | set(PHYSGAUSSIAN_CAMERA_KEYS), "", src, strict=False)
+    missing = [k for k in PG_DEFAULTS if k not in data]
+    if missing and physgaussian_layout:
+        warnings.warn(f"{src}: not set, so PhysGaussian's defaults are used: "
+                      + ", ".join(f"{k} = {PG_DEFAULTS[k]}" for k in missing), stacklevel=2)
     cfg = SceneConfig(source=src, camera={k: data[k] for k in PHYSGAUSSIAN_CAMERA_KEYS if k in data})
+    if physgaussian_layout:
+        cfg.object_size, cfg.object_center = 1.0, (1.0, 1.0, 1.0)
     for key, name in PG_SCALARS.items():
         if key in data:
             setattr(cfg, name, _num(data[key], key, src))
-    cfg.E *= scale
+    cfg.E *= unit
     if e_unit == "Pa" and 0 < cfg.E < 10:
         warnings.warn(f"{src}: E = {cfg.E} Pa is tiny; DreamPhysics configs store E in 1e7 Pa, "
                       "load them with e_unit='1e7Pa'", stacklevel=2)
@@ -287,11 +340,12 @@ def from_physgaussian(data: dict, source: str = "<config>", e_unit: str | None =
         cfg.material = str(data["material"])
     for key in ("n_grid", "frame_num"):
         if key in data:
-            setattr(cfg, key, int(_num(data[key], key, src)))
+            setattr(cfg, key, _int(data[key], key, src))
     if "g" in data:
         g = data["g"]
-        cfg.gravity = (0.0, 0.0, -abs(_num(g, "g", src))) if isinstance(g, (int, float)) else _vec(g, "g", src)
-    degrees, axes = data.get("rotation_degree", []), data.get("rotation_axis", [])
+        cfg.gravity = (0.0, 0.0, -abs(_num(g, "g", src))) if _is_number(g) else _vec(g, "g", src)
+    degrees = _list(data.get("rotation_degree", []), "rotation_degree", src)
+    axes = _list(data.get("rotation_axis", []), "rotation_axis", src)
     if len(degrees) != len(axes):
         raise _fail(src, "rotation_degree", f"has {len(degrees)} entries but rotation_axis has {len(axes)}")
     for d, a in zip(degrees, axes):
@@ -302,47 +356,80 @@ def from_physgaussian(data: dict, source: str = "<config>", e_unit: str | None =
         cfg.sim_area = _vec(data["sim_area"], "sim_area", src, 6)
     if data.get("particle_filling") is not None:
         cfg.particle_filling = _filling(data["particle_filling"], cfg, "particle_filling", src)
-    for i, bc in enumerate(data.get("boundary_conditions", [])):
+    cfg.bounding_box_padding = None  # only where the file asks for one, as in PhysGaussian
+    for i, bc in enumerate(_list(data.get("boundary_conditions", []), "boundary_conditions", src, dict)):
         _physgaussian_bc(bc, i, cfg, src)
-    for i, r in enumerate(data.get("additional_material_params", [])):
+    if cfg.bounding_box_padding is None:
+        warnings.warn(f"{src}: `boundary_conditions` has no bounding_box, so nothing keeps the particles in the "
+                      "grid (as in PhysGaussian, where leaving it crashes the run); here a particle that reaches "
+                      "the edge is held there and counted. Add {\"type\": \"bounding_box\"} for walls.", stacklevel=2)
+    regions = _list(data.get("additional_material_params", []), "additional_material_params", src, dict)
+    for i, r in enumerate(regions):
         where = f"additional_material_params[{i}]"
         _unknown(r, {"point", "size", "E", "nu", "density", "material"}, where + ".", src, strict=True)
         cfg.material_regions.append(MaterialRegion(
             point=_vec(_require(r, "point", where, src), where + ".point", src),
             size=_vec(_require(r, "size", where, src), where + ".size", src),
-            E=_num(r["E"], where + ".E", src) * scale if "E" in r else None,
+            E=_num(r["E"], where + ".E", src) * unit if "E" in r else None,
             nu=_num(r["nu"], where + ".nu", src) if "nu" in r else None,
-            density=_num(r["density"], where + ".density", src) if "density" in r else None,
+            # PhysGaussian gives a region without density the scene's density
+            density=_num(r["density"], where + ".density", src) if "density" in r else cfg.density,
             material=r.get("material"),
         ))
     return validate(cfg)
 
 
-def _filling(d: dict, cfg: SceneConfig, where: str, src: str) -> FillingConfig:
-    known = {f.name for f in fields(FillingConfig)} | {"max_partciels_per_cell", "exclude_dir", "smooth", "visualize"}
-    _unknown(d, known, where + ".", src, strict=False)
-    fc = FillingConfig(n_grid=int(d.get("n_grid", 4 * cfg.n_grid)))
-    for key in ("density_threshold", "search_threshold", "max_particles", "max_particles_per_cell", "ray_cast_dir"):
-        if key in d:
-            setattr(fc, key, type(getattr(fc, key))(_num(d[key], f"{where}.{key}", src)))
-    if "max_partciels_per_cell" in d:  # PhysGaussian's spelling
-        fc.max_particles_per_cell = int(_num(d["max_partciels_per_cell"], f"{where}.max_partciels_per_cell", src))
-    if d.get("boundary") is not None:
-        fc.boundary = _vec(d["boundary"], f"{where}.boundary", src, 6)
-    if not 1 <= fc.ray_cast_dir <= 6:
-        raise _fail(src, f"{where}.ray_cast_dir", f"is {fc.ray_cast_dir}; valid: 1 to 6")
+FILLING_KEYS = {  # PhysGaussian key -> FillingConfig field
+    "n_grid": "n_grid", "density_threshold": "density_threshold", "search_threshold": "search_threshold",
+    "search_exclude_direction": "search_exclude_direction", "ray_cast_direction": "ray_cast_direction",
+    "max_particles_num": "max_particles_num", "max_partciels_per_cell": "max_particles_per_cell",  # sic
+    "max_particles_per_cell": "max_particles_per_cell", "boundary": "boundary", "smooth": "smooth",
+    "visualize": "visualize",
+}
+
+
+def _filling(d, cfg: SceneConfig, where: str, src: str) -> FillingConfig:
+    if not isinstance(d, dict):
+        raise _fail(src, where, f"is {d!r}; expected an object of filling keys ({', '.join(FILLING_KEYS)}) or null")
+    _unknown(d, set(FILLING_KEYS), where + ".", src, strict=False)
+    fc = FillingConfig(n_grid=4 * cfg.n_grid)  # PhysGaussian's default: 4 x the simulation grid
+    for key, name in FILLING_KEYS.items():
+        if d.get(key) is None:
+            continue
+        k = f"{where}.{key}"
+        if name == "boundary":
+            value = _vec(d[key], k, src, 6)
+        elif name in ("smooth", "visualize"):
+            value = bool(d[key])
+        elif isinstance(getattr(fc, name), int):
+            value = _int(d[key], k, src)
+        else:
+            value = _num(d[key], k, src)
+        setattr(fc, name, value)
+    for name in ("n_grid", "max_particles_per_cell"):
+        if getattr(fc, name) < 1:
+            raise _fail(src, f"{where}.{name}", f"is {getattr(fc, name)}; it must be at least 1")
+    if fc.boundary is not None and any(lo >= hi for lo, hi in zip(fc.boundary[::2], fc.boundary[1::2])):
+        raise _fail(src, f"{where}.boundary", f"is {list(fc.boundary)}; expected [xmin, xmax, ymin, ymax, zmin, zmax] "
+                    "with each min below its max")
     return fc
 
 
+# Every boundary condition PhysGaussian's `set_boundary_conditions` knows, with its keys and the
+# defaults its code applies (a key without a default is required, as there).
 BC_KEYS = {
-    "bounding_box": {"padding"},
-    "cuboid": {"point", "size", "velocity", "start_time", "end_time", "reset"},
-    "surface_collider": {"point", "normal", "surface", "friction", "start_time", "end_time"},
-    "particle_impulse": {"force", "num_dt", "start_time", "point", "size"},
-    "enforce_particle_translation": {"point", "size", "velocity", "start_time", "end_time"},
-    "enforce_particle_velocity_rotation": {"point", "normal", "size", "half_height_and_radius",
-                                           "rotation_scale", "translation_scale", "start_time", "end_time"},
-    "release_particles_sequentially": {"point", "size", "axis", "start_time", "end_time"},
+    "bounding_box": {"padding": 3},  # padding: ours; PhysGaussian's is fixed at 3 nodes
+    "cuboid": {"point": None, "size": None, "velocity": None, "start_time": 0.0, "end_time": 1e3, "reset": 0},
+    "surface_collider": {"point": None, "normal": None, "surface": "sticky", "friction": 0.0, "start_time": 0.0,
+                         "end_time": 1e3},
+    "particle_impulse": {"force": None, "num_dt": 1, "start_time": 0.0, "point": (1.0, 1.0, 1.0),
+                         "size": (1.0, 1.0, 1.0)},
+    "enforce_particle_translation": {"point": None, "size": None, "velocity": None, "start_time": 0.0, "end_time": 1e3},
+    "enforce_particle_velocity_rotation": {"point": None, "normal": None, "half_height_and_radius": None,
+                                           "rotation_scale": 0.0, "translation_scale": 0.0, "start_time": 0.0,
+                                           "end_time": 1e3},
+    "release_particles_sequentially": {"normal": None, "start_position": None, "end_position": None,
+                                       "num_layers": 50, "start_time": 0.0, "end_time": None},
 }
 
 
@@ -351,42 +438,68 @@ def _physgaussian_bc(bc: dict, i: int, cfg: SceneConfig, src: str) -> None:
     kind = bc.get("type")
     if kind not in BC_KEYS:
         raise _fail(src, f"{where}.type", f"is {kind!r}; valid: {', '.join(BC_KEYS)}")
-    _unknown([k for k in bc if k != "type"], BC_KEYS[kind], where + ".", src, strict=True)
+    spec = BC_KEYS[kind]
+    _unknown([k for k in bc if k != "type"], set(spec), where + ".", src, strict=True)
 
-    def vec(key, default=None):
-        if key not in bc and default is not None:
-            return default
-        return _vec(_require(bc, key, where, src), f"{where}.{key}", src)
+    def get(key, n=None):
+        value = bc[key] if key in bc else spec[key]
+        if value is None:
+            raise _fail(src, f"{where}.{key}", f"is missing (a {kind} needs {', '.join(k for k in spec if spec[k] is None)})")
+        return _vec(value, f"{where}.{key}", src, n) if n else _num(value, f"{where}.{key}", src)
 
-    def num(key, default):
-        return _num(bc[key], f"{where}.{key}", src) if key in bc else default
-
-    times = dict(start_time=num("start_time", 0.0), end_time=num("end_time", 1.0e3))
+    times = {key: get(key) for key in ("start_time", "end_time") if key in spec}
     if kind == "bounding_box":
-        cfg.bounding_box_padding = int(num("padding", 3))
+        cfg.bounding_box_padding = _int(bc.get("padding", 3), f"{where}.padding", src)
     elif kind == "cuboid":
-        cfg.cuboids.append(CuboidBC(vec("point"), vec("size"), vec("velocity", (0.0, 0.0, 0.0)),
-                                    reset=bool(num("reset", 0)), **times))
+        cfg.cuboids.append(CuboidBC(get("point", 3), get("size", 3), get("velocity", 3), reset=bool(get("reset")),
+                                    **times))
     elif kind == "surface_collider":
-        cfg.surface_colliders.append(SurfaceColliderBC(vec("point"), vec("normal"), str(bc.get("surface", "sticky")),
-                                                       num("friction", 0.0), **times))
+        surface, friction = str(bc.get("surface", "sticky")), get("friction")
+        if surface not in ("sticky", "slip", "friction"):
+            hint = " (`cut` is a cutting plane hard-coded for one PhysGaussian scene)" if surface == "cut" else ""
+            raise _fail(src, f"{where}.surface", f"is {surface!r}{hint}; valid: sticky, slip, friction")
+        if friction < 0 or (surface == "sticky" and friction != 0):
+            raise _fail(src, f"{where}.friction", f"is {friction}; it must be >= 0, and 0 on a sticky surface "
+                        "(PhysGaussian refuses that too: use surface `friction`)")
+        cfg.surface_colliders.append(SurfaceColliderBC(get("point", 3), _unit(get("normal", 3), f"{where}.normal", src),
+                                                       surface, friction, **times))
     elif kind == "particle_impulse":
-        start = times["start_time"]
-        cfg.forcings.append(ForcingBC("impulse", vec("point"), vec("size"), vec("force"), start_time=start,
-                                      end_time=start + (num("num_dt", 1) - 0.5) * cfg.substep_dt))
+        start, num_dt = times["start_time"], _int(bc.get("num_dt", 1), f"{where}.num_dt", src)
+        # num_dt substeps from start_time: end half a substep early, so rounding of t cannot add one
+        impulse = ForcingBC("impulse", get("point", 3), get("size", 3), get("force", 3), start_time=start,
+                            end_time=start + (num_dt - 0.5) * cfg.substep_dt)
+        # PhysGaussian applies every impulse before the velocity conditions, whatever the file's order
+        cfg.forcings.insert(sum(f.kind == "impulse" for f in cfg.forcings), impulse)
     elif kind == "enforce_particle_translation":
-        cfg.forcings.append(ForcingBC("translation", vec("point"), vec("size"), vec("velocity"), **times))
+        cfg.forcings.append(ForcingBC("translation", get("point", 3), get("size", 3), get("velocity", 3), **times))
     elif kind == "enforce_particle_velocity_rotation":
-        if "size" in bc:
-            size = vec("size")
-        else:
-            h, r = _vec(_require(bc, "half_height_and_radius", where, src), f"{where}.half_height_and_radius", src, 2)
-            size = (max(h, r),) * 3
-        cfg.forcings.append(ForcingBC("rotation", vec("point"), size, axis=_unit(vec("normal"), f"{where}.normal", src),
-                                      rate=num("rotation_scale", 0.0), speed=num("translation_scale", 0.0), **times))
+        half_height, radius = get("half_height_and_radius", 2)
+        cfg.forcings.append(ForcingBC("rotation", get("point", 3), axis=_unit(get("normal", 3), f"{where}.normal", src),
+                                      rate=get("rotation_scale"), speed=get("translation_scale"),
+                                      half_height=half_height, radius=radius, **times))
     else:
-        cfg.forcings.append(ForcingBC("sequential_release", vec("point"), vec("size"),
-                                      axis=_unit(vec("axis", (0.0, 0.0, -1.0)), f"{where}.axis", src), **times))
+        cfg.forcings.append(_sequential_release(get, where, src, times))
+
+
+def _sequential_release(get, where: str, src: str, times: dict) -> ForcingBC:
+    """PhysGaussian's `release_particles_sequentially`: along the axis of `normal`, the slab within
+    |start_position - end_position| of end_position (the other two axes: the box centred at 1 m
+    with half size 1 m, the whole cube of a 2 m grid) is held still from start_time and released
+    in num_layers layers, the layer farthest from end_position at end_time / num_layers, the one
+    at end_position at end_time. (PhysGaussian's code uses 50 layers whatever num_layers says.)"""
+    normal = get("normal", 3)
+    nonzero = [a for a in range(3) if normal[a] != 0]
+    if len(nonzero) != 1:
+        raise _fail(src, f"{where}.normal", f"is {list(normal)}; it must point along one axis, e.g. [1, 0, 0]")
+    axis = nonzero[0]
+    start, end = get("start_position"), get("end_position")
+    layers = _int(get("num_layers"), f"{where}.num_layers", src)
+    if layers < 1 or start == end:
+        raise _fail(src, where, f"has num_layers {layers}, start_position {start}, end_position {end}; "
+                    "it needs num_layers >= 1 and start_position != end_position")
+    point, size, unit = [1.0] * 3, [1.0] * 3, [0.0] * 3
+    point[axis], size[axis], unit[axis] = end, abs(start - end), 1.0
+    return ForcingBC("sequential_release", tuple(point), tuple(size), axis=tuple(unit), layers=layers, **times)
 
 
 def _unit(v: tuple, key: str, src: str) -> tuple:
@@ -457,7 +570,7 @@ def from_native(data: dict, source: str = "<config>") -> SceneConfig:
         _unknown(r, set(region_names), f"material_regions[{i}].", src, strict=True)
         pg["additional_material_params"].append({region_names[k]: v for k, v in r.items()})
     pg.update(data.get("camera", {}))
-    return from_physgaussian(pg, source=src, e_unit="Pa")
+    return from_physgaussian(pg, source=src, e_unit="Pa", physgaussian_layout=False)
 
 
 # ---- memory -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Sigma_t = F Sigma_0 F^T, and its view-dependent colour turns with the rotation o
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -65,8 +66,10 @@ class GaussianParticles:
     """Particles for a Gaussian cloud, in simulation space.
 
     positions (M, 3) m; covariances (M, 3, 3) m^2; volumes (M,) m^3; gaussian_index (M,) int64:
-    index of the Gaussian in the input cloud, -1 for filled interior particles (simulated, not
-    rendered); space: the world <-> simulation map; carried: Gaussians rendered but not simulated.
+    index of the Gaussian in the cloud that is rendered (`rendering_cloud`), -1 for filled interior
+    particles that are simulated, not rendered; space: the world <-> simulation map; carried:
+    Gaussians rendered but not simulated; shown_fill: (K,) int64, for `particle_filling.visualize`,
+    the input Gaussian whose look the k-th shown filled particle takes (gaussian_index N + k).
     """
 
     positions: Tensor
@@ -75,17 +78,29 @@ class GaussianParticles:
     gaussian_index: Tensor
     space: SimSpace
     carried: CarriedGaussians | None = None
+    shown_fill: Tensor | None = None
 
     @property
     def rendered(self) -> Tensor:
-        """(M,) bool: which particles are Gaussians of the input cloud."""
+        """(M,) bool: which particles are Gaussians of the rendering cloud."""
         return self.gaussian_index >= 0
 
     @property
     def render_index(self) -> Tensor:
-        """(R,) int64: the input-cloud index of each Gaussian `deformed_gaussians` returns."""
+        """(R,) int64: the rendering-cloud index of each Gaussian `deformed_gaussians` returns."""
         index = self.gaussian_index[self.rendered]
         return index if self.carried is None else torch.cat([index, self.carried.gaussian_index])
+
+
+def rendering_cloud(cloud, particles: GaussianParticles):
+    """The cloud that `world_gaussians` / `render_state` draw: `cloud` itself, plus with
+    `particle_filling.visualize` one copy of the nearest input Gaussian per filled particle
+    (PhysGaussian's `init_filled_particles`: its SH, opacity and covariance)."""
+    if particles.shown_fill is None:
+        return cloud
+    from invgfx.splat.cloud import GaussianCloud
+
+    return GaussianCloud.cat([cloud, cloud[particles.shown_fill]])
 
 
 def scene_rotation(rotations: list) -> Tensor:
@@ -96,52 +111,86 @@ def scene_rotation(rotations: list) -> Tensor:
     return R
 
 
+def sim_area_mask(rotated_means: Tensor, sim_area: tuple | None) -> Tensor:
+    """(N,) bool: Gaussians strictly inside `sim_area` [xmin, xmax, ymin, ymax, zmin, zmax],
+    compared with their world positions after the config's rotations (N, 3), as PhysGaussian does."""
+    if sim_area is None:
+        return torch.ones(len(rotated_means), dtype=torch.bool)
+    a = torch.tensor(sim_area, dtype=rotated_means.dtype).reshape(3, 2)
+    return ((rotated_means > a[:, 0]) & (rotated_means < a[:, 1])).all(1)
+
+
+def normalisation(rotated_means: Tensor, rotation: Tensor, config: SceneConfig) -> SimSpace:
+    """The world -> simulation map of PhysGaussian's `transform2origin` + `shift2center111`: the
+    bounding box of the rotated means (N, 3) gets longest side `object_size` (PhysGaussian's
+    `scale`, default 1 m; native configs: half of grid_lim) and its centre at `object_center`
+    ((1, 1, 1) m; native configs: the cube's centre)."""
+    lo, hi = rotated_means.amin(0), rotated_means.amax(0)
+    extent = float((hi - lo).max().clamp_min(1e-9))
+    size = config.object_size if config.object_size is not None else 0.5 * config.grid_lim
+    center = torch.tensor(config.object_center if config.object_center is not None else [config.grid_lim / 2] * 3)
+    scale = size / extent
+    return SimSpace(rotation, scale, center - scale * (lo + hi) / 2)
+
+
 def prepare_particles(means: Tensor, covariances: Tensor, opacities: Tensor, config: SceneConfig,
-                      generator: torch.Generator | None = None, fill_extent: float = 0.5,
+                      generator: torch.Generator | None = None,
                       max_particles: int | None = None) -> GaussianParticles:
-    """PhysGaussian preprocessing of N Gaussians (world space: means (N, 3), covariances (N, 3, 3),
-    opacities (N,)): drop opacity < opacity_threshold, rotate, scale the bounding box's longest
-    side to `fill_extent * grid_lim` and centre it in the cube, keep those inside `sim_area`
-    (given in simulation space), fill the interior if `particle_filling` is set, keep a random
-    `max_particles` of them (the other Gaussians are carried, see `CarriedGaussians`), and give
-    every particle the volume of its grid cell divided by the particles sharing it."""
-    keep = torch.nonzero(opacities >= config.opacity_threshold).squeeze(1)
+    """PhysGaussian's preprocessing (gs_simulation.py) of N Gaussians, in its order: world space
+    means (N, 3), covariances (N, 3, 3), opacities (N,) ->
+    1. keep opacity > opacity_threshold;  2. rotate by rotation_axis / rotation_degree;
+    3. keep those strictly inside `sim_area` (world space, after the rotations);
+    4. normalise the kept ones into the simulation cube (`normalisation`);
+    5. fill the interior if `particle_filling` is set (`fill_interior`);
+    6. (ours) keep a random `max_particles` of them, the other Gaussians carried (`CarriedGaussians`);
+    7. give every particle the volume of its grid cell divided by the particles in it (sand: the
+       mean of those volumes, as PhysGaussian). Unselected Gaussians are rendered at rest."""
+    keep = torch.nonzero(opacities > config.opacity_threshold).squeeze(1)
     if keep.numel() == 0:
-        raise MPMError(f"{config.source}: no Gaussian has opacity >= opacity_threshold {config.opacity_threshold}; "
+        raise MPMError(f"{config.source}: no Gaussian has opacity > opacity_threshold {config.opacity_threshold}; "
                        "lower `opacity_threshold`")
     R = scene_rotation(config.rotations)
-    x = means[keep].float() @ R.T
-    lo, hi = x.amin(0), x.amax(0)
-    extent = float((hi - lo).max().clamp_min(1e-9))
-    scale = fill_extent * config.grid_lim / extent
-    shift = torch.full((3,), config.grid_lim / 2) - scale * (lo + hi) / 2
-    space = SimSpace(R, scale, shift)
+    rotated = means[keep].float() @ R.T
+    inside = sim_area_mask(rotated, config.sim_area)
+    if not inside.any():
+        lo, hi = rotated.amin(0).tolist(), rotated.amax(0).tolist()
+        raise MPMError(f"{config.source}: `sim_area` {list(config.sim_area)} contains no Gaussian; it is compared with "
+                       "world positions after the rotations, which span "
+                       + ", ".join(f"{n} [{a:.3g}, {b:.3g}]" for n, a, b in zip("xyz", lo, hi)))
+    keep, rotated = keep[inside], rotated[inside]
+    space = normalisation(rotated, R, config)
     pos = space.to_sim(means[keep].float())
     cov = space.cov_to_sim(covariances[keep].float())
-    if config.sim_area is not None:
-        a = torch.tensor(config.sim_area).reshape(3, 2)
-        inside = ((pos >= a[:, 0]) & (pos <= a[:, 1])).all(1)
-        keep, pos, cov = keep[inside], pos[inside], cov[inside]
-        if keep.numel() == 0:
-            raise MPMError(f"{config.source}: `sim_area` {list(config.sim_area)} contains no Gaussian")
-    index = keep
-    if config.particle_filling is not None:
-        fill = fill_interior(pos, cov, opacities[keep].float(), config.particle_filling, config.grid_lim, generator)
-        h = config.grid_lim / config.particle_filling.n_grid
-        pos = torch.cat([pos, fill])
-        cov = torch.cat([cov, (h / 2) ** 2 * torch.eye(3).expand(len(fill), 3, 3)])
-        index = torch.cat([index, torch.full((len(fill),), -1, dtype=torch.long)])
+    index, shown_fill = keep, None
+    fc = config.particle_filling
+    if fc is not None:
+        fill = fill_interior(pos, cov, opacities[keep].float(), fc, config.grid_lim, generator)
+        if len(fill) > fc.max_particles_num:
+            warnings.warn(f"{config.source}: filling found {len(fill)} interior particles, more than "
+                          f"particle_filling.max_particles_num = {fc.max_particles_num}; a random subset is kept")
+            fill = fill[torch.randperm(len(fill), generator=generator)[: fc.max_particles_num]]
+        fill_index = torch.full((len(fill),), -1, dtype=torch.long)
+        fill_cov = torch.zeros(len(fill), 3, 3)
+        if fc.visualize and len(fill):
+            _, nearest = cKDTree(pos.numpy()).query(fill.numpy())
+            nearest = torch.from_numpy(nearest).long()
+            shown_fill, fill_cov = keep[nearest], cov[nearest]
+            fill_index = len(means) + torch.arange(len(fill))
+        pos, cov, index = torch.cat([pos, fill]), torch.cat([cov, fill_cov]), torch.cat([index, fill_index])
     carried = None
     if max_particles is not None and len(pos) > max_particles:
         if max_particles < 1:
             raise MPMError(f"max_particles is {max_particles}; it must be at least 1")
         order = torch.randperm(len(pos), generator=generator)
         sim, rest = order[:max_particles], order[max_particles:]
-        rest = rest[index[rest] >= 0]  # left-out filling particles are simply dropped
+        rest = rest[index[rest] >= 0]  # left-out hidden filling particles are simply dropped
         _, nearest = cKDTree(pos[sim].numpy()).query(pos[rest].numpy())
         carried = CarriedGaussians(pos[rest], cov[rest], index[rest], torch.from_numpy(nearest).long())
         pos, cov, index = pos[sim], cov[sim], index[sim]
-    return GaussianParticles(pos, cov, cell_volumes(pos, config.dx), index, space, carried)
+    volumes = cell_volumes(pos, config.dx)
+    if config.material == "sand":
+        volumes = volumes.mean().expand(len(pos)).clone()
+    return GaussianParticles(pos, cov, volumes, index, space, carried, shown_fill)
 
 
 def cell_volumes(positions: Tensor, dx: float) -> Tensor:
@@ -151,49 +200,106 @@ def cell_volumes(positions: Tensor, dx: float) -> Tensor:
     return dx**3 / counts[inverse].float()
 
 
+DIRECTIONS = ((0, 1), (0, -1), (1, 1), (1, -1), (2, 1), (2, -1))  # PhysGaussian's 0 +x, 1 -x, ... 5 -z
+
+
+def filling_density(means: Tensor, covariances: Tensor, opacities: Tensor, n: int, h: float,
+                    chunk: int = 1 << 22) -> Tensor:
+    """(n, n, n) opacity-weighted density of Gaussians (means (N, 3) relative to the grid's corner,
+    m; covariances (N, 3, 3); opacities (N,)) on cells of side h, as PhysGaussian's
+    `densify_grids`: each Gaussian adds to every cell within ceil(largest std / h) cells of its own,
+    opacity times the mean of exp(-d^T Sigma^-1 d / 2) over the cell's 8 corners (eigenvalues
+    clamped at 1e-8, so flat Gaussians cannot divide by zero)."""
+    evals, evecs = torch.linalg.eigh(covariances.double())
+    evals = evals.clamp_min(1e-8)
+    prec = (evecs / evals[:, None, :]) @ evecs.transpose(1, 2)
+    reach = torch.ceil(evals.max(1).values.sqrt() / h).long()
+    home = torch.floor(means.double() / h).long()
+    density = torch.zeros(n**3, dtype=torch.float64)
+    corners = torch.stack(torch.meshgrid(*[torch.arange(2)] * 3, indexing="ij"), -1).reshape(8, 3)
+    for r in torch.unique(reach).tolist():  # Gaussians of one reach share one stencil of offsets
+        group = torch.nonzero(reach == r).squeeze(1)
+        offs = torch.stack(torch.meshgrid(*[torch.arange(-r, r + 1)] * 3, indexing="ij"), -1).reshape(-1, 3)
+        per = max(1, chunk // (8 * len(offs)))
+        for s in range(0, len(group), per):
+            g = group[s:s + per]
+            cells = home[g, None, :] + offs  # (B, O, 3)
+            d = means[g, None, None, :].double() - (cells[:, :, None, :] + corners) * h  # (B, O, 8, 3)
+            w = torch.exp(-0.5 * torch.einsum("boci,bij,bocj->boc", d, prec[g], d)).mean(-1)
+            w = opacities[g, None].double() * w
+            ok = ((cells >= 0) & (cells < n)).all(-1)
+            flat = (cells[..., 0] * n + cells[..., 1]) * n + cells[..., 2]
+            density.index_add_(0, flat[ok], w[ok])
+    return density.reshape(n, n, n)
+
+
+def _beyond(mask: Tensor, axis: int, sign: int) -> tuple[Tensor, Tensor]:
+    """For every cell, along the ray from it (itself excluded) towards `sign` on `axis`: whether
+    any cell of `mask` lies on it, and how many times the ray enters `mask` when it starts outside
+    (PhysGaussian's `collision_search` and `collision_times` for a cell holding no Gaussian)."""
+    m = mask.movedim(axis, -1)
+    if sign < 0:
+        m = m.flip(-1)
+    starts = m & ~torch.nn.functional.pad(m, (1, 0))[..., :-1]
+    ahead = lambda x: torch.flip(torch.cumsum(torch.flip(x.int(), [-1]), -1), [-1]) - x.int()  # strictly beyond
+    nxt = torch.nn.functional.pad(m, (0, 1))[..., 1:]
+    entries = ahead(starts) + (nxt & m).int()  # the next cell counts as an entry even when this one is in mask
+    hit = ahead(m) > 0
+    if sign < 0:
+        hit, entries = hit.flip(-1), entries.flip(-1)
+    return hit.movedim(-1, axis), entries.movedim(-1, axis)
+
+
 def fill_interior(means: Tensor, covariances: Tensor, opacities: Tensor, fc: FillingConfig, grid_lim: float,
                   generator: torch.Generator | None = None) -> Tensor:
-    """Particles inside a closed Gaussian shell (simulation space) -> (K, 3) new positions.
+    """PhysGaussian's `fill_particles`: new particles (K, 3) inside the Gaussian shell given in
+    simulation space (means (N, 3), covariances (N, 3, 3), opacities (N,)).
 
-    1. shell: cells where the opacity-weighted Gaussian density (each Gaussian evaluated on the
-       cells within `search_threshold` of its centre; covariances regularised by a tenth of a cell,
-       so flat or degenerate Gaussians cannot hang or blow up) exceeds `density_threshold`;
-    2. interior: non-shell cells whose rays along at least `ray_cast_dir` of the 6 axis
-       directions cross the shell an odd number of times (crossings = runs of shell cells);
-    3. `max_particles_per_cell` random points in every interior cell, at most `max_particles`.
-    All steps are fixed-size tensor operations: the cost is bounded by N (2 r + 1)^3 + n^3.
-    """
-    n, h = fc.n_grid, grid_lim / fc.n_grid
-    r = int(fc.search_threshold)
-    offs = torch.stack(torch.meshgrid(*[torch.arange(-r, r + 1)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    reg = covariances + (0.1 * h) ** 2 * torch.eye(3)
-    prec = torch.linalg.inv(reg)
-    density = torch.zeros(n**3)
-    for s in range(0, len(means), 4096):
-        c = torch.floor(means[s:s + 4096] / h).long()[:, None, :] + offs  # (B, O, 3) cells
-        d = (c.float() + 0.5) * h - means[s:s + 4096, None, :]
-        w = opacities[s:s + 4096, None] * torch.exp(-0.5 * torch.einsum("boi,bij,boj->bo", d, prec[s:s + 4096], d))
-        ok = ((c >= 0) & (c < n)).all(-1)
-        flat = (c[..., 0] * n + c[..., 1]) * n + c[..., 2]
-        density.index_add_(0, flat[ok], w[ok])
-    shell = (density > fc.density_threshold).reshape(n, n, n)
-    odd_votes = torch.zeros(n, n, n, dtype=torch.int32)
-    for axis in range(3):  # rays towards -axis and +axis: count the shell runs they cross
-        sh = shell.movedim(axis, 2)
-        first = sh & ~torch.nn.functional.pad(sh, (1, 0))[..., :-1]
-        last = sh & ~torch.nn.functional.pad(sh, (0, 1))[..., 1:]
-        behind = torch.cumsum(last.int(), -1) - last.int()
-        ahead = torch.flip(torch.cumsum(torch.flip(first.int(), [-1]), -1), [-1]) - first.int()
-        odd_votes += ((behind % 2) + (ahead % 2)).movedim(2, axis)
-    interior = (~shell) & (odd_votes >= fc.ray_cast_dir)
+    The grid is fc.n_grid^3 cells over the simulation cube (side grid_lim / n), or, with
+    `boundary`, over its longest side from its low corner, counting only the Gaussians inside it.
+    1. count the Gaussian centres per cell; `filling_density`;
+    2. cells denser than `density_threshold` get `max_particles_per_cell` minus their count;
+    3. with `smooth`, the density is replaced by PyMCubes' constrained smoothing of density > 0;
+    4. a cell still without particles is interior when the rays from it along all six directions
+       but `search_exclude_direction` meet a cell denser than `search_threshold`, and the ray
+       along `ray_cast_direction` enters such cells an odd number of times (a direction outside
+       0-5: no parity test); it gets `max_particles_per_cell` particles.
+    Particles are uniform in their cell. The cost is bounded by the Gaussians' stencils and n^3."""
+    n = fc.n_grid
+    origin = torch.zeros(3)
     if fc.boundary is not None:
         b = torch.tensor(fc.boundary).reshape(3, 2)
-        centres = (torch.stack(torch.meshgrid(*[torch.arange(n)] * 3, indexing="ij"), -1) + 0.5) * h
-        interior &= ((centres >= b[:, 0]) & (centres <= b[:, 1])).all(-1)
-    cells = torch.nonzero(interior).repeat_interleave(fc.max_particles_per_cell, 0)
-    if len(cells) > fc.max_particles:
-        cells = cells[torch.randperm(len(cells), generator=generator)[: fc.max_particles]]
-    return (cells.float() + torch.rand(cells.shape, generator=generator)) * h
+        inside = ((means > b[:, 0]) & (means < b[:, 1])).all(1)
+        means, covariances, opacities = means[inside], covariances[inside], opacities[inside]
+        h, origin = float((b[:, 1] - b[:, 0]).max()) / n, b[:, 0]
+    else:
+        h = grid_lim / n
+    rel = means - origin
+    home = torch.floor(rel / h).long()
+    ok = ((home >= 0) & (home < n)).all(1)
+    count = torch.zeros(n**3, dtype=torch.long)
+    count.index_add_(0, (home[ok, 0] * n + home[ok, 1]) * n + home[ok, 2], torch.ones(int(ok.sum()), dtype=torch.long))
+    count = count.reshape(n, n, n)
+    density = filling_density(rel, covariances, opacities, n, h)
+    ppc = fc.max_particles_per_cell
+    dense = (density > fc.density_threshold) & (count < ppc)
+    new_counts = [torch.where(dense, ppc - count, 0)]
+    count = torch.where(dense, ppc, count)
+    if fc.smooth:
+        import mcubes  # PyMCubes: the smoothing PhysGaussian calls
+
+        density = torch.from_numpy(mcubes.smooth(density.numpy(), method="constrained", max_iters=500))
+    solid = density > fc.search_threshold
+    empty = count == 0
+    hit = empty.clone()
+    for d, (axis, sign) in enumerate(DIRECTIONS):
+        if d != fc.search_exclude_direction:
+            hit &= _beyond(solid, axis, sign)[0]
+    if 0 <= fc.ray_cast_direction < 6:
+        hit &= _beyond(solid, *DIRECTIONS[fc.ray_cast_direction])[1] % 2 == 1
+    new_counts.append(torch.where(hit, ppc, 0))
+    cells = torch.cat([torch.nonzero(c).repeat_interleave(c[c > 0], 0) for c in new_counts])
+    return origin + (cells.float() + torch.rand(cells.shape, generator=generator)) * h
 
 
 def polar_rotation(F: Tensor) -> Tensor:
@@ -227,10 +333,11 @@ def deformed_gaussians(particles: GaussianParticles, x: Tensor, F: Tensor) -> tu
 
 
 def world_gaussians(cloud, particles: GaussianParticles, x: Tensor, F: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The whole cloud (N Gaussians, world space) in a simulated state: x (M, 3), F (M, 3, 3)
+    """The whole `rendering_cloud` (N Gaussians, world space) in a simulated state: x (M, 3), F (M, 3, 3)
     in simulation space -> (means (N, 3) m, covariances (N, 3, 3) m^2, sh_rotations (N, 3, 3)).
     Gaussians that are not simulated (dropped, outside `sim_area`) keep their rest pose and an
     identity SH rotation. Differentiable in x and F (out-of-place index_put)."""
+    cloud = rendering_cloud(cloud, particles)
     means, covs, rots = deformed_gaussians(particles, x.cpu(), F.cpu())
     index = (particles.render_index,)
     world_means = cloud.means.index_put(index, means)
@@ -259,5 +366,5 @@ def render_state(cloud, particles: GaussianParticles, x: Tensor, F: Tensor, came
 
     means, covs, sh_rot = world_gaussians(cloud, particles, x, F)
     space = particles.space
-    return render_cloud(cloud, camera, means=space.to_sim(means), covars=space.cov_to_sim(covs),
+    return render_cloud(rendering_cloud(cloud, particles), camera, means=space.to_sim(means), covars=space.cov_to_sim(covs),
                         sh_rotations=space.rotation @ sh_rot @ space.rotation.T, background=background).rgb.clamp(0, 1)

@@ -116,7 +116,7 @@ def grid_update(
     for c in range(colliders.shape[0]):
         v = surface_collide(colliders[c], x, v, t)
     for c in range(cuboids.shape[0]):
-        v = cuboid_dirichlet(cuboids[c], x, v, t)
+        v = cuboid_dirichlet(cuboids[c], x, v, t, g.dt)
     grid_v[i, j, k] = bounding_box(i, j, k, g.n, padding, v)
 
 

@@ -133,7 +133,7 @@ class Simulator:
         E, nu, rho = torch.full((n,), cfg.E), torch.full((n,), cfg.nu), torch.full((n,), cfg.density)
         x0 = self.x0.cpu()
         for r in cfg.material_regions:
-            inside = ((x0 - torch.tensor(r.point)).abs() <= torch.tensor(r.size)).all(1)
+            inside = ((x0 - torch.tensor(r.point)).abs() < torch.tensor(r.size)).all(1)
             for value, arr in ((r.E, E), (r.nu, nu), (r.density, rho)):
                 if value is not None:
                     arr[inside] = value
@@ -179,6 +179,7 @@ class Simulator:
             s.kind, s.point, s.size = kinds[f.kind], wp.vec3(*f.point), wp.vec3(*f.size)
             s.vector, s.axis, s.rate, s.speed = wp.vec3(*f.vector), wp.vec3(*f.axis), float(f.rate), float(f.speed)
             s.start_time, s.end_time = float(f.start_time), float(f.end_time)
+            s.half_height, s.radius, s.layers = float(f.half_height), float(f.radius), int(f.layers)
 
         self.colliders = struct_array(cfg.surface_colliders, bc.SurfaceCollider, collider)
         self.cuboids = struct_array(cfg.cuboids, bc.Cuboid, cuboid)
@@ -243,7 +244,7 @@ class Simulator:
                                               self.wp_material, self.pp, g], outputs=[self.affine], device=dev)
         wp.launch(K.p2g, n, inputs=[s_in.x, v, self.affine, self.wp_vol, density, g],
                   outputs=[self.grid_mv, self.grid_m], device=dev)
-        damping = cfg.grid_v_damping_scale
+        damping = cfg.grid_damping
         wp.launch(K.grid_update, (g.n, g.n, g.n), inputs=[self.grid_mv, self.grid_m, g, wp.vec3(*cfg.gravity), damping,
                                                           t, self.padding, self.colliders, self.cuboids],
                   outputs=[self.grid_v], device=dev)
@@ -252,36 +253,50 @@ class Simulator:
         wp.launch(K.plasticity, n, inputs=[self.F_trial, s_in.plastic, E, nu, self.wp_material, self.pp],
                   outputs=[s_out.F, s_out.plastic], device=dev)
 
-    def check(self, t: float, params: MaterialParams | None = None) -> None:
+    def check(self, t: float, params: MaterialParams | None = None, v: wp.array | None = None) -> None:
         """Raise MPMError on NaN/Inf or a CFL violation since the last check, saying which substep
-        would be stable for `params` (default: the config's material); warn about (and count)
-        particles that reached the domain edge."""
+        would be stable for `params` (default: the config's material) and for the particle
+        velocities `v` (N,) vec3 m/s; warn once per simulator when particles first reach the
+        domain edge (`n_escaped` counts them all)."""
         diag = self.diagnostics.numpy().copy()  # numpy() is a view on CPU: copy before zeroing
         if diag[K.NON_FINITE] or diag[K.CFL]:
             self.diagnostics.zero_()
-            raise MPMError(self._instability_message(t, diag, params or self._default_params))
-        escaped = int(self.escaped.numpy().sum())
-        if escaped > self.escaped_total:
-            warnings.warn(f"{escaped} particles reached the edge of the simulation domain by t = {t:.4g} s and are "
-                          "held there; add a bounding_box or enlarge grid_lim", RuntimeWarning, stacklevel=3)
-            self.escaped_total = escaped
+            speed = 0.0
+            if v is not None:
+                speeds = np.linalg.norm(v.numpy(), axis=1)
+                speed = float(speeds[np.isfinite(speeds)].max(initial=0.0))
+            raise MPMError(self._instability_message(t, diag, params or self._default_params, speed))
+        if not self.escaped_total:
+            escaped = self.n_escaped
+            if escaped:
+                warnings.warn(f"{escaped} particles reached the edge of the simulation domain by t = {t:.4g} s and are "
+                              "held there (later ones are counted, not reported); add a bounding_box or enlarge "
+                              "grid_lim", RuntimeWarning, stacklevel=3)
+                self.escaped_total = escaped
 
-    def _instability_message(self, t: float, diag, params: MaterialParams) -> str:
+    def _instability_message(self, t: float, diag, params: MaterialParams, speed: float) -> str:
+        """Why the run blew up and the substep that avoids it: dt <= CFL dx / c for the elastic
+        waves (c: `wave_speed`) and dt <= CFL dx / speed for the fastest particle."""
         cfg, dt = self.config, self.config.substep_dt
         what = [f"{diag[K.CFL]} particle updates moved more than half a grid cell in one substep "
                 f"(|v| dt > dx/2 = {cfg.dx / 2:.3g} m)"] if diag[K.CFL] else []
         what += [f"{diag[K.NON_FINITE]} particle updates produced NaN/Inf"] if diag[K.NON_FINITE] else []
         c = wave_speed(*params.tensors())
-        stable, n = stable_substep(*params.tensors(), cfg.dx, cfg.frame_dt)
-        if stable >= dt:  # not the elastic waves: fast motion (impulses, collisions); halve the step
-            stable, n = dt / 2, 2 * cfg.substeps_per_frame
-            why = f"the particles move too fast for substep_dt = {dt:.3g} s"
-        else:
+        wave_dt, _ = stable_substep(*params.tensors(), cfg.dx, cfg.frame_dt)
+        speed_dt = CFL * cfg.dx / speed if speed > 0 else math.inf
+        if wave_dt < dt and wave_dt <= speed_dt:
             why = (f"substep_dt = {dt:.3g} s is too long for this material: its elastic wave speed "
                    f"c = sqrt((lam + 2 mu) / rho) = {c:.3g} m/s needs dt <= {CFL} dx / c = {CFL * cfg.dx / c:.3g} s")
+        elif speed_dt < math.inf:
+            why = (f"the fastest particle moves at {speed:.3g} m/s, which needs dt <= {CFL} dx / v = {speed_dt:.3g} s "
+                   f"(dx = {cfg.dx:.3g} m)")
+        else:
+            speed_dt = dt / 2
+            why = f"the particles move too fast for substep_dt = {dt:.3g} s"
+        n = max(1, math.ceil(cfg.frame_dt / min(wave_dt, speed_dt) * (1 - 1e-9)))
         return (f"{cfg.source}: simulation blew up by t = {t:.4g} s: {'; '.join(what)}. Explicit MPM went unstable "
-                f"because {why}. Use substep_dt = {stable:.3g} s ({n} substeps per frame of {cfg.frame_dt:g} s; "
-                "invgfx.mpm.stable_substep picks it from E, nu, density), or soften the material (lower E).")
+                f"because {why}. Use substep_dt = {cfg.frame_dt / n:.3g} s ({n} substeps per frame of {cfg.frame_dt:g} s; "
+                "invgfx.mpm.stable_substep picks it from E, nu, density), slow the motion, or soften the material (lower E).")
 
     def run(self, state: ParticleState, params: MaterialParams | None = None, n_substeps: int = 1) -> ParticleState:
         """Advance `state` by n_substeps without gradients; returns a new ParticleState."""
@@ -295,7 +310,7 @@ class Simulator:
             t += self.config.substep_dt
             a, b = b, a
             if (i + 1) % self.check_every == 0 or i + 1 == n_substeps:
-                self.check(t, params)
+                self.check(t, params, a.v)
         return a.to_torch(t)
 
     @property

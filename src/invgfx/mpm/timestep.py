@@ -56,5 +56,5 @@ def retime(config: SceneConfig, substep_dt: float) -> SceneConfig:
             k = round((f.end_time - f.start_time) / config.substep_dt + 0.5)  # end = start + (k - 0.5) dt0
             f = replace(f, vector=tuple(v / ratio for v in f.vector), end_time=f.start_time + (k - 0.5) * substep_dt)
         forcings.append(f)
-    return replace(config, substep_dt=substep_dt, grid_v_damping_scale=config.grid_v_damping_scale**ratio,
+    return replace(config, substep_dt=substep_dt, grid_v_damping_scale=config.grid_damping**ratio,
                    forcings=forcings)

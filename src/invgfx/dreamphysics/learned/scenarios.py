@@ -115,14 +115,11 @@ def object_class(name: str) -> ObjectClass:
 def _to_sim(cloud: GaussianCloud, rotation_deg: list) -> callable:
     """The world -> simulation map `prepare_particles` will use (no opacity drop: procedural
     objects are opaque), so boxes can be placed on parts of the object."""
-    from invgfx.mpm.gaussians import scene_rotation
+    from invgfx.mpm.gaussians import normalisation, scene_rotation
 
     R = scene_rotation(rotation_deg)
-    x = cloud.means @ R.T
-    lo, hi = x.amin(0), x.amax(0)
-    scale = 0.5 * GRID_LIM / float((hi - lo).max())
-    shift = torch.full((3,), GRID_LIM / 2) - scale * (lo + hi) / 2
-    return lambda p: scale * torch.as_tensor(p, dtype=torch.float32) @ R.T + shift
+    space = normalisation(cloud.means @ R.T, R, SceneConfig(grid_lim=GRID_LIM))
+    return lambda p: space.to_sim(torch.as_tensor(p, dtype=torch.float32))
 
 
 def _box_around(points_sim: torch.Tensor, margin: float = 0.03) -> tuple[tuple, tuple]:
