@@ -78,3 +78,156 @@ def test_scale_key_sets_the_longest_side_and_default_is_one_metre():
     assert load_public(DATA / "physgaussian" / "tear_bread.json").object_size == 0.6
     data.pop("scale")
     assert from_physgaussian(data).object_size == 1.0
+
+
+def block(lo, hi, spacing):
+    """(K, 3) particles on a lattice filling the box [lo, hi], one per spacing^3, and that volume."""
+    axes = [torch.arange(a + spacing / 2, b, spacing) for a, b in zip(lo, hi)]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3), spacing**3
+
+
+def quiet(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return from_physgaussian({"E": 1e4, "material": "jelly", "nu": 0.3, "density": 100, "n_grid": 32,
+                                  "g": [0, 0, 0], **data})
+
+
+def forced_velocity(cfg, x, v, t):
+    """The particle velocities after the config's particle conditions at time t (one kernel launch)."""
+    import warp as wp
+
+    from invgfx.mpm import kernels as K
+
+    sim = Simulator(cfg, x, 1e-6)
+    out = wp.zeros(len(x), dtype=wp.vec3)
+    rho = wp.from_torch(torch.full((len(x),), cfg.density))
+    wp.launch(K.particle_forcing, len(x), inputs=[wp.from_torch(x.contiguous(), dtype=wp.vec3),
+                                                  wp.from_torch(v.contiguous(), dtype=wp.vec3), sim.wp_x0, sim.wp_vol,
+                                                  rho, sim.forcings, t, cfg.substep_dt], outputs=[out])
+    return wp.to_torch(out)
+
+
+def test_particle_impulse_without_point_and_size_pushes_the_whole_centred_cube():
+    cfg = quiet({"boundary_conditions": [{"type": "particle_impulse", "force": [-0.18, 0.0, 0.0]}]})
+    (impulse,) = cfg.forcings
+    assert (impulse.point, impulse.size) == ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0))  # PhysGaussian's defaults
+    x, vol = block((0.5, 0.6, 0.7), (1.5, 1.4, 1.3), 0.0625)  # one particle per cell: equal masses
+    sim = Simulator(cfg, x, vol)
+    state = sim.run(sim.initial_state(), None, 1)
+    expected = -0.18 * cfg.substep_dt / (cfg.density * vol)  # dv = F dt / m on every particle, num_dt = 1
+    assert torch.allclose(state.v[:, 0], torch.full((sim.n,), expected), rtol=1e-4)
+    assert sim.run(state, None, 3).v[:, 0].sub(expected).abs().max() < 1e-3 * abs(expected)  # one substep only
+
+
+def test_damping_scale_above_one_means_none_and_below_one_damps_every_substep():
+    x, vol = block((0.8, 0.8, 0.8), (1.2, 1.2, 1.2), 0.0625)
+    speeds = {}
+    for scale in (1.1, 0.99):
+        sim = Simulator(quiet({"grid_v_damping_scale": scale, "substep_dt": 1e-3}), x, vol)
+        speeds[scale] = sim.run(sim.initial_state(velocity=(0.5, 0.0, 0.0)), None, 10).v[:, 0].mean().item()
+    assert speeds[1.1] == pytest.approx(0.5, rel=1e-5)
+    assert speeds[0.99] == pytest.approx(0.5 * 0.99**10, rel=1e-4)
+
+
+def test_velocity_rotation_selects_the_cylinder_and_turns_as_physgaussian():
+    bc = {"type": "enforce_particle_velocity_rotation", "point": [1.0, 1.0, 1.0], "normal": [0, 0, 2],
+          "half_height_and_radius": [0.2, 0.3], "rotation_scale": 2.0, "translation_scale": 0.5,
+          "start_time": 0.0, "end_time": 1.0}
+    cfg = quiet({"boundary_conditions": [bc]})
+    x = torch.tensor([[1.2, 1.0, 1.0], [1.0, 1.25, 1.1], [1.0, 1.0, 1.25], [1.35, 1.0, 1.0], [1.2, 1.0, 1.0]])
+    v0 = torch.full((5, 3), 9.0)
+    v = forced_velocity(cfg, x, v0, 0.1)
+    n = torch.tensor([0.0, 0.0, 1.0])
+    inside = torch.tensor([True, True, False, False, True])  # |axial| < 0.2 and radial < 0.3
+    expected = 2.0 * torch.linalg.cross(x - 1.0, n.expand(5, 3)) + 0.5 * n  # omega (x - p) x n + v_n n
+    assert torch.allclose(v[inside], expected[inside], atol=1e-6)
+    assert torch.equal(v[~inside], v0[~inside])
+    assert v[0, 1] < 0  # PhysGaussian's sense: at +x of the axis the particle moves towards -y for n = +z
+    assert torch.equal(forced_velocity(cfg, x, v0, 1.0), v0)  # the window [start_time, end_time) is over
+
+
+def test_release_particles_sequentially_frees_layers_from_the_start_position():
+    bc = {"type": "release_particles_sequentially", "normal": [1, 0, 0], "start_position": 1.5, "end_position": 0.5,
+          "num_layers": 50, "start_time": 0.0, "end_time": 1.5}
+    cfg = quiet({"boundary_conditions": [bc]})
+    x = torch.tensor([[0.51, 1.0, 1.0], [1.0, 1.0, 1.0], [1.49, 1.0, 1.0], [1.6, 1.0, 1.0], [0.4, 1.0, 1.0]])
+    # a particle d from end_position is held until end_time * ceil(50 (1 - d / 1)) / 50
+    release = torch.tensor([1.5 * math.ceil(50 * (1 - d)) / 50 for d in (0.01, 0.5, 0.99, 2.0, 0.1)])
+    release[3] = 0.0  # beyond start_position: never held
+    v0 = torch.ones(5, 3)
+    for t in (0.0, 0.02, 0.05, 0.7, 0.76, 1.3, 1.49, 1.5):
+        held = (forced_velocity(cfg, x, v0, t) == 0).all(1)
+        assert torch.equal(held, t < release), t
+
+
+def test_cuboid_reset_stops_the_whole_grid_for_15_substeps_after_its_end():
+    x, vol = block((0.8, 0.8, 0.8), (1.0, 1.0, 1.0), 0.0625)
+    moved = {}
+    for reset in (0, 1):
+        cuboid = {"type": "cuboid", "point": [0.3, 0.3, 0.3], "size": [0.1] * 3, "velocity": [0, 0, 0],
+                  "start_time": 0.0, "end_time": 0.0, "reset": reset}
+        sim = Simulator(quiet({"substep_dt": 1e-3, "boundary_conditions": [cuboid]}), x, vol)
+        s0 = sim.initial_state(velocity=(0.5, 0.0, 0.0))
+        moved[reset] = (sim.run(s0, None, 20).x - s0.x)[:, 0].mean().item()
+    assert moved[0] == pytest.approx(0.5 * 20e-3, rel=1e-4)  # a cuboid never active does nothing
+    assert moved[1] == pytest.approx(0.0, abs=1e-7)  # reset: the grid is stopped, so the body stops
+
+
+def test_no_bounding_box_means_none_with_one_warning_and_one_escape_report():
+    with pytest.warns(UserWarning, match="has no bounding_box"):
+        cfg = from_physgaussian({"boundary_conditions": [], "E": 1e4, "material": "jelly", "nu": 0.3,
+                                 "density": 100, "n_grid": 16, "g": [0, 0, 0], "substep_dt": 1e-3})
+    assert cfg.bounding_box_padding is None
+    x, vol = block((1.6, 0.9, 0.9), (1.7, 1.1, 1.1), 0.0625)
+    sim = Simulator(cfg, x, vol)
+    with pytest.warns(RuntimeWarning, match="reached the edge") as record:
+        s = sim.run(sim.initial_state(velocity=(4.0, 0.0, 0.0)), None, 200)  # 20 checks
+    assert len([w for w in record if "reached the edge" in str(w.message)]) == 1
+    assert sim.n_escaped > 0 and s.x[:, 0].max() <= sim.grid.hi + 1e-6  # held at the edge, counted
+
+
+@pytest.mark.parametrize("data, key, valid", [
+    ({"n_grid": 32.7}, "`n_grid`", "whole number"),
+    ({"boundary_conditions": {"type": "bounding_box"}}, "`boundary_conditions`", "list of objects"),
+    ({"rotation_degree": 45, "rotation_axis": 1}, "`rotation_degree`", "list"),
+    ({"particle_filling": 3}, "`particle_filling`", "object of filling keys"),
+    ({"particle_filling": {"n_grid": 0}}, "`particle_filling.n_grid`", "at least 1"),
+    ({"boundary_conditions": [{"type": "surface_collider", "point": [1, 1, 0.5], "normal": [0, 0, 1],
+                               "surface": "sticky", "friction": 0.3}]}, r"`boundary_conditions\[0\].friction`", "sticky"),
+    ({"boundary_conditions": [{"type": "release_particles_sequentially", "normal": [1, 1, 0], "start_position": 1.5,
+                               "end_position": 0.5, "end_time": 1.0}]}, r"`boundary_conditions\[0\].normal`", "one axis"),
+    ({"boundary_conditions": [{"type": "enforce_particle_translation", "point": [1, 1, 1], "size": [1, 1, 1]}]},
+     r"`boundary_conditions\[0\].velocity`", "is missing"),
+])
+def test_bad_values_name_the_key(data, key, valid):
+    with pytest.raises(MPMError, match=rf"scene.json: {key}.*{valid}"):
+        from_physgaussian({"E": 1e4, "material": "jelly", "nu": 0.3, "density": 100, "n_grid": 32, "g": [0, 0, 0], **data},
+                          source="scene.json")
+
+
+def test_missing_material_and_E_say_which_defaults_are_used():
+    with pytest.warns(UserWarning, match=r"defaults are used: material = jelly, E = 1e5 Pa") as record:
+        cfg = from_physgaussian({"nu": 0.3, "density": 100, "n_grid": 32, "g": [0, 0, 0],
+                                 "boundary_conditions": [{"type": "bounding_box"}]})
+    assert (cfg.material, cfg.E) == ("jelly", 1e5) and len(record) == 1
+
+
+def test_unknown_keys_are_warned_about_once_each_by_name():
+    with pytest.warns(UserWarning) as record:
+        quiet_data = {"E": 1e4, "material": "jelly", "nu": 0.3, "density": 100, "n_grid": 32, "g": [0, 0, 0],
+                      "boundary_conditions": [{"type": "bounding_box"}], "my_render_option": 1, "pic_damping": 0.1}
+        from_physgaussian(quiet_data)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1 and "`my_render_option` is ignored" in messages[0]  # pic_damping: no effect there either
+
+
+def test_cfl_advice_gives_a_substep_that_the_fastest_particle_needs():
+    cfg = quiet({"substep_dt": 1e-3, "boundary_conditions": [
+        {"type": "enforce_particle_translation", "point": [1, 1, 1], "size": [0.05] * 3, "velocity": [3000.0, 0, 0]}]})
+    x, vol = block((0.9, 0.9, 0.9), (1.1, 1.1, 1.1), 0.0625)
+    sim = Simulator(cfg, x, vol)
+    with pytest.raises(MPMError, match="fastest particle moves at") as err:
+        sim.run(sim.initial_state(), None, 10)
+    dt = float(str(err.value).split("Use substep_dt = ")[1].split(" s")[0])
+    assert dt * 3000.0 < cfg.dx / 2  # the advised substep moves it less than half a cell

@@ -262,9 +262,10 @@ class Simulator:
         if diag[K.NON_FINITE] or diag[K.CFL]:
             self.diagnostics.zero_()
             speed = 0.0
-            if v is not None:
-                speeds = np.linalg.norm(v.numpy(), axis=1)
-                speed = float(speeds[np.isfinite(speeds)].max(initial=0.0))
+            # the particles' speeds, and those the particle conditions set before the transfer
+            for arr in ([v] if v is not None else []) + ([self.v_forced] if self.forcings.shape[0] else []):
+                speeds = np.linalg.norm(arr.numpy(), axis=1)
+                speed = max(speed, float(speeds[np.isfinite(speeds)].max(initial=0.0)))
             raise MPMError(self._instability_message(t, diag, params or self._default_params, speed))
         if not self.escaped_total:
             escaped = self.n_escaped
