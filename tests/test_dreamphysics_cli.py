@@ -22,7 +22,7 @@ CONFIG = {
         {"type": "particle_impulse", "force": [-8.0, 0, 0], "num_dt": 1, "start_time": 0.0,
          "point": [1.0, 1.0, 1.25], "size": [1.0, 1.0, 0.25]},
     ],
-    "mpm_space_viewpoint_center": [1.0, 1.0, 1.0], "init_azimuthm": -90.0, "init_elevation": 10.0, "init_radius": 2.5,
+    "mpm_space_viewpoint_center": [1.0, 1.0, 1.0], "init_azimuthm": 135.0, "init_elevation": 10.0, "init_radius": 2.5,
 }
 E_TRUE = 2e5
 

@@ -18,7 +18,7 @@ def test_physgaussian_json_and_native_yaml_agree():
     for cfg in (pg, native):
         assert (cfg.material, cfg.E, cfg.nu, cfg.density, cfg.n_grid) == ("jelly", 2e4, 0.4, 100.0, 32)
         assert cfg.substeps_per_frame == 100 and cfg.bounding_box_padding == 3
-    layout = ("source", "object_size", "object_center")  # PhysGaussian's fixed layout vs the native cube-relative one
+    layout = ("source", "object_size", "object_center", "camera_space")  # PhysGaussian layout vs the native one
     assert {k: v for k, v in vars(pg).items() if k not in layout} == {k: v for k, v in vars(native).items() if k not in layout}
     means = torch.rand(50, 3) * torch.tensor([3.0, 1.0, 2.0])
     a, b = normalisation(means, torch.eye(3), pg), normalisation(means, torch.eye(3), native)

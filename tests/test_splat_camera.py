@@ -40,8 +40,17 @@ def test_orbit_camera_angles():
 def test_physgaussian_keys_in_degrees_and_moving_camera():
     cfg = {"init_azimuthm": 90.0, "init_elevation": 0.0, "init_radius": 2.0, "mpm_space_viewpoint_center": [1, 1, 1],
            "mpm_space_vertical_upward_axis": [0, 0, 1], "move_camera": True, "delta_a": 90.0, "delta_e": 0.0, "delta_r": 0.0}
-    assert torch.allclose(camera_from_physgaussian(cfg).position, torch.tensor([1.0, 3.0, 1.0]), atol=1e-5)
-    assert torch.allclose(camera_from_physgaussian(cfg, frame=1).position, torch.tensor([-1.0, 1.0, 1.0]), atol=1e-5)
+    # PhysGaussian's frame for up = +z: azimuth 0 along (1, 1, 0) / sqrt 2, 90 degrees along (1, -1, 0) / sqrt 2
+    r = math.sqrt(2.0)
+    assert torch.allclose(camera_from_physgaussian(cfg).position, torch.tensor([1.0 + r, 1.0 - r, 1.0]), atol=1e-5)
+    assert torch.allclose(camera_from_physgaussian(cfg, frame=1).position, torch.tensor([1.0 - r, 1.0 - r, 1.0]), atol=1e-5)
+    # in world space (PhysGaussian's `get_camera_view`): the frame of the world's up, radius in world units
+    R = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # x_sim = 0.5 R x_world + t
+    cam = camera_from_physgaussian(cfg, world_to_sim=(R, 0.5))
+    e1_world = torch.tensor([1.0, -1.0, 1.0]) - torch.tensor([0.0, -1.0, 0.0])  # (1, 1, 1) minus its part along up_w = -y
+    e1 = R @ (e1_world / e1_world.norm())
+    e2 = torch.linalg.cross(e1, torch.tensor([0.0, 0.0, 1.0]))
+    assert torch.allclose(cam.position, torch.ones(3) + 2.0 * 0.5 * e2, atol=1e-5)
     with pytest.raises(SplatError, match="init_radius"):
         camera_from_physgaussian({"init_radius": -1})
 

@@ -38,7 +38,7 @@ REFERENCE_SCENE = {
     "n_grid": 24, "substep_dt": 2e-3, "frame_dt": 0.04, "frame_num": 16, "opacity_threshold": 0.02,
     "rotation_degree": [], "rotation_axis": [], "grid_v_damping_scale": 0.9999, "rpic_damping": 0.0,
     "boundary_conditions": [{"type": "bounding_box"}], "mpm_space_viewpoint_center": [1.0, 1.0, 0.85],
-    "mpm_space_vertical_upward_axis": [0, 0, 1], "default_camera_index": -1, "init_azimuthm": -120.0,
+    "mpm_space_vertical_upward_axis": [0, 0, 1], "default_camera_index": -1, "init_azimuthm": 165.0,
     "init_elevation": 10.0, "init_radius": 2.1, "move_camera": False, "delta_a": 0.0, "delta_e": 0.0, "delta_r": 0.0,
 }
 

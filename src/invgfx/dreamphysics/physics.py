@@ -68,7 +68,7 @@ class MPMVideo:
     def render(self, x: Tensor, F: Tensor, frame: int) -> Tensor:
         """(3, H, W) image of the simulated state x (M, 3), F (M, 3, 3) at `frame`; differentiable."""
         _, gaussians = _mpm()
-        camera = gaussians.scene_camera(self.sim.config, frame, self.width, self.height)
+        camera = gaussians.scene_camera(self.sim.config, frame, self.width, self.height, self.particles.space)
         return gaussians.render_state(self.cloud, self.particles, x, F, camera, self.background)
 
     def __call__(self, params: ParameterSet, frames: Tensor) -> Tensor:

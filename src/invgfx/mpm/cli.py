@@ -99,7 +99,7 @@ def run_simulate(args) -> int:
         for frame in tqdm(range(n_frames), desc="simulate", unit="frame"):
             if frame:
                 state = sim.run(state, None, cfg.substeps_per_frame)
-            camera = scene_camera(cfg, frame, args.width, args.height)
+            camera = scene_camera(cfg, frame, args.width, args.height, particles.space)
             frames.append(render_state(cloud, particles, state.x, state.F, camera, background))
             if args.ply_frames:
                 write_ply(_cloud_with(rendering_cloud(cloud, particles), *world_gaussians(cloud, particles, state.x, state.F), rotmat_to_quat,

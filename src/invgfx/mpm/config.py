@@ -137,6 +137,7 @@ class SceneConfig:
     object_center: tuple | None = None  # bounding-box centre in simulation space (m); None: the cube's
     particle_filling: FillingConfig | None = None
     camera: dict = field(default_factory=dict)  # PhysGaussian camera keys, as in the file
+    camera_space: str = "simulation"  # "world": the orbit keys mean PhysGaussian's world-space orbit
     source: str = "<config>"
 
     @property
@@ -328,7 +329,7 @@ def from_physgaussian(data: dict, source: str = "<config>", e_unit: str | None =
                       + ", ".join(f"{k} = {PG_DEFAULTS[k]}" for k in missing), stacklevel=2)
     cfg = SceneConfig(source=src, camera={k: data[k] for k in PHYSGAUSSIAN_CAMERA_KEYS if k in data})
     if physgaussian_layout:
-        cfg.object_size, cfg.object_center = 1.0, (1.0, 1.0, 1.0)
+        cfg.object_size, cfg.object_center, cfg.camera_space = 1.0, (1.0, 1.0, 1.0), "world"
     for key, name in PG_SCALARS.items():
         if key in data:
             setattr(cfg, name, _num(data[key], key, src))

@@ -346,14 +346,33 @@ def world_gaussians(cloud, particles: GaussianParticles, x: Tensor, F: Tensor) -
     return world_means, world_covs, sh_rot
 
 
-def scene_camera(config: SceneConfig, frame: int, width: int, height: int):
-    """The config's PhysGaussian camera (simulation space) at `frame`; without camera keys it looks at
-    the centre of the cube from 2 grid_lim away."""
-    from invgfx.splat.camera import camera_from_physgaussian
+def scene_camera(config: SceneConfig, frame: int, width: int, height: int, space: SimSpace | None = None,
+                 cameras: list | None = None):
+    """The config's camera at `frame`, in simulation space (what `render_state` takes).
+
+    space: the world <-> simulation map of the object (`GaussianParticles.space`). For a config with
+    `camera_space` "world" (PhysGaussian/DreamPhysics files) the orbit keys mean what
+    PhysGaussian's `get_camera_view` makes of them: an orbit in world space, radius in world units.
+    cameras: the capture's `cameras.json` (world space, `invgfx.splat.camera.load_cameras_json`):
+    `default_camera_index` >= 0 picks one of them, as PhysGaussian does, and the orbit takes the
+    first one's intrinsics (scaled to width x height). Without camera keys the camera looks at the
+    cube's centre from 2 grid_lim away."""
+    from invgfx.splat.camera import camera_from_physgaussian, camera_to_space
 
     keys = {"mpm_space_viewpoint_center": [config.grid_lim / 2] * 3, "init_radius": 2.0 * config.grid_lim}
     keys.update(config.camera)
-    return camera_from_physgaussian(keys, frame, width=width, height=height)
+    if cameras and space is None:
+        raise MPMError("scene_camera: the capture's cameras are in world space; pass the object's `space` too")
+    index = keys.get("default_camera_index")
+    index = -1 if index is None else int(index)
+    if cameras and index >= 0:
+        if index >= len(cameras):
+            raise MPMError(f"{config.source}: `default_camera_index` is {index} but the capture's cameras.json has "
+                           f"{len(cameras)} cameras (0 to {len(cameras) - 1}); -1 uses the orbit keys")
+        return camera_to_space(cameras[index].resized(width, height), space.rotation, space.scale, space.shift)
+    world = (space.rotation, space.scale) if space is not None and config.camera_space == "world" else None
+    K = cameras[0].resized(width, height).K if cameras else None
+    return camera_from_physgaussian(keys, frame, width=width, height=height, world_to_sim=world, K=K)
 
 
 def render_state(cloud, particles: GaussianParticles, x: Tensor, F: Tensor, camera, background: Tensor | None = None) -> Tensor:

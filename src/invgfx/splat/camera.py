@@ -90,14 +90,31 @@ def orbit_basis(up) -> tuple[Tensor, Tensor, Tensor]:
     return e1, torch.linalg.cross(up, e1), up
 
 
+def physgaussian_orbit_basis(up) -> tuple[Tensor, Tensor, Tensor]:
+    """PhysGaussian's orbit frame (`generate_local_coord`): e1 is (1, 1, 1) made orthogonal to
+    `up` ((0.72, 0.37, -0.67) when (1, 1, 1) is within 0.01 of orthogonal to it), e2 = e1 x up.
+    Azimuth 0 points along e1, azimuth pi/2 along e2 (clockwise seen from above)."""
+    up = torch.as_tensor(up, dtype=torch.float64)
+    up = up / up.norm()
+    e1 = torch.tensor([1.0, 1.0, 1.0], dtype=torch.float64)
+    if abs(float(e1 @ up)) < 0.01:
+        e1 = torch.tensor([0.72, 0.37, -0.67], dtype=torch.float64)
+    e1 = e1 - (e1 @ up) * up
+    e1 = e1 / e1.norm()
+    return e1, torch.linalg.cross(e1, up), up
+
+
 def orbit_camera(azimuth: float, elevation: float, radius: float, center=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0),
-                 fov_y: float = math.radians(45), width: int = 256, height: int = 256) -> Camera:
+                 fov_y: float = math.radians(45), width: int = 256, height: int = 256, basis=None,
+                 K: Tensor | None = None) -> Camera:
     """Camera on a sphere around `center` looking at it; azimuth about `up` and elevation above
-    the horizontal plane in radians, radius in m."""
-    e1, e2, u = orbit_basis(up)
+    the horizontal plane in radians, radius in m. basis: (e1, e2, up) of the azimuth (default
+    `orbit_basis(up)`); K: (3, 3) intrinsics in pixels instead of `fov_y`."""
+    e1, e2, u = orbit_basis(up) if basis is None else basis
     center = torch.as_tensor(center, dtype=torch.float64)
     direction = math.cos(elevation) * (math.cos(azimuth) * e1 + math.sin(azimuth) * e2) + math.sin(elevation) * u
-    return look_at(center + radius * direction, center, u, fov_y, width, height)
+    camera = look_at(center + radius * direction, center, u, fov_y, width, height)
+    return camera if K is None else Camera(camera.viewmat, K.float(), width, height)
 
 
 def orbit_path(n_frames: int, elevation: float, radius: float, center=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0),
@@ -114,11 +131,19 @@ def static_path(camera: Camera, n_frames: int) -> list[Camera]:
 
 
 def camera_from_physgaussian(config: dict, frame: int = 0, fov_y: float = math.radians(45), width: int = 256,
-                             height: int = 256) -> Camera:
+                             height: int = 256, world_to_sim: tuple[Tensor, float] | None = None,
+                             K: Tensor | None = None) -> Camera:
     """The orbit camera of a PhysGaussian/DreamPhysics scene config (keys in degrees, as they store them):
     `init_azimuthm`, `init_elevation`, `init_radius`, `mpm_space_viewpoint_center`,
-    `mpm_space_vertical_upward_axis`, and with `move_camera` the per-frame `delta_a`, `delta_e`, `delta_r`.
-    The camera lives in the simulation (MPM) space of the config."""
+    `mpm_space_vertical_upward_axis`, and with `move_camera` the per-frame `delta_a`, `delta_e`, `delta_r`,
+    in PhysGaussian's orbit frame (`physgaussian_orbit_basis`). The camera lives in the simulation
+    (MPM) space of the config.
+
+    world_to_sim: (rotation (3, 3), scale) of the config's normalisation, x_sim = scale rotation x + t.
+    PhysGaussian orbits in world space (`get_camera_view`): the frame is built around the world's
+    image of the up axis and the radius is in world units; given the map, so is this camera (seen
+    from simulation space). Without it, the radius and frame are those of simulation space.
+    K: (3, 3) intrinsics (e.g. of the capture's first camera, as PhysGaussian uses) instead of fov_y."""
     def get(key, default):
         value = config.get(key, default)
         if value is None:
@@ -135,13 +160,35 @@ def camera_from_physgaussian(config: dict, frame: int = 0, fov_y: float = math.r
         raise SplatError(f"camera keys of the scene config: {err}") from None
     if len(center) != 3 or len(up) != 3:
         raise SplatError("mpm_space_viewpoint_center and mpm_space_vertical_upward_axis must be 3 numbers each")
+    if not any(up):
+        raise SplatError("mpm_space_vertical_upward_axis is the zero vector; give the up direction, e.g. [0, 0, 1]")
     if get("move_camera", False):
         az += frame * float(get("delta_a", 0.0))
         el += frame * float(get("delta_e", 0.0))
         r += frame * float(get("delta_r", 0.0))
     if r <= 0:
         raise SplatError(f"init_radius must be positive (got {r})")
-    return orbit_camera(math.radians(az), math.radians(el), r, center, up, fov_y, width, height)
+    up_sim = torch.tensor(up, dtype=torch.float64)
+    up_sim = up_sim / up_sim.norm()
+    if world_to_sim is None:
+        basis = physgaussian_orbit_basis(up_sim)
+    else:
+        rotation, scale = torch.as_tensor(world_to_sim[0], dtype=torch.float64), float(world_to_sim[1])
+        e1 = rotation @ physgaussian_orbit_basis(rotation.T @ up_sim)[0]
+        basis, r = (e1, torch.linalg.cross(e1, up_sim), up_sim), r * scale
+    return orbit_camera(math.radians(az), math.radians(el), r, center, up_sim, fov_y, width, height, basis=basis, K=K)
+
+
+def camera_to_space(camera: Camera, rotation: Tensor, scale: float, shift: Tensor) -> Camera:
+    """The same view after the world is mapped by x' = scale rotation x + shift: the camera centre
+    moves with the world and turns with it; a uniform scale about it leaves the image unchanged."""
+    R = torch.as_tensor(rotation, dtype=torch.float64)
+    view = camera.viewmat.double()
+    position = scale * R @ camera.position.double() + torch.as_tensor(shift, dtype=torch.float64)
+    viewmat = torch.eye(4, dtype=torch.float64)
+    viewmat[:3, :3] = view[:3, :3] @ R.T
+    viewmat[:3, 3] = -viewmat[:3, :3] @ position
+    return Camera(viewmat.float(), camera.K, camera.width, camera.height)
 
 
 def load_cameras_json(path: str | Path) -> list[Camera]:

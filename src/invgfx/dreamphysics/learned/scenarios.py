@@ -153,7 +153,9 @@ def scenario(name: str, seed: int, E: float | None = None, canonical: bool = Fal
     azimuth = -60.0 if canonical else float(rng.uniform(-180, 180))
     elevation = 20.0 if canonical else float(rng.uniform(5, 35))
     camera = {"mpm_space_viewpoint_center": list(extra.pop("look_at")), "mpm_space_vertical_upward_axis": [0, 0, 1],
-              "init_azimuthm": azimuth, "init_elevation": elevation, "init_radius": extra.pop("radius")}
+              # PhysGaussian's orbit frame counts azimuth clockwise from (1, 1, 0): 45 - azimuth is
+              # `azimuth` counted anticlockwise from +x, the frame these clips were made in
+              "init_azimuthm": 45.0 - azimuth, "init_elevation": elevation, "init_radius": extra.pop("radius")}
     config = replace(config, E=E, nu=nu, density=cls.density, grid_lim=GRID_LIM, n_grid=GRID, frame_dt=FRAME_DT,
                      frame_num=FRAMES, camera=camera, opacity_threshold=0.0, source=f"<scenario {name} {seed}>")
     config = _per_particle_forces(cloud, config)
