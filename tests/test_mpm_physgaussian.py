@@ -231,3 +231,70 @@ def test_cfl_advice_gives_a_substep_that_the_fastest_particle_needs():
         sim.run(sim.initial_state(), None, 10)
     dt = float(str(err.value).split("Use substep_dt = ")[1].split(" s")[0])
     assert dt * 3000.0 < cfg.dx / 2  # the advised substep moves it less than half a cell
+
+
+def colmap_capture(tmp_path, n=4000):
+    """A capture in the COLMAP layout (world up = -y) written as a 3DGS model folder: the PLY and,
+    beside it, a cameras.json of 80 x 60 cameras around the object. Its upright frame comes back
+    with rotation_degree [-90] about x."""
+    from invgfx.splat.camera import look_at, save_cameras_json
+    from invgfx.splat.geometry import axis_angle_to_rotmat
+    from invgfx.splat.io_ply import write_ply
+
+    to_world = axis_angle_to_rotmat(torch.tensor([1.0, 0.0, 0.0]), math.radians(90.0))  # z up -> -y up
+    cloud = surface_capture((0.3, -0.2, 1.5), 1.8, n, rotation=to_world, seed=3)
+    center = cloud.means.mean(0)
+    cameras = [look_at(center + torch.tensor([4.0 * math.cos(a), -1.0, 4.0 * math.sin(a)]), center, (0.0, -1.0, 0.0),
+                       math.radians(50), 80, 60) for a in (0.3, 1.9, 3.5)]
+    folder = tmp_path / "model"
+    (folder / "point_cloud" / "iteration_30000").mkdir(parents=True)
+    write_ply(cloud, folder / "point_cloud" / "iteration_30000" / "point_cloud.ply")
+    save_cameras_json(cameras, folder / "cameras.json")
+    return cloud, cameras, folder / "point_cloud" / "iteration_30000" / "point_cloud.ply"
+
+
+COLMAP_SCENE = {"material": "jelly", "E": 2e4, "nu": 0.3, "density": 200, "n_grid": 24, "g": [0.0, 0.0, -9.8],
+                "substep_dt": 1e-3, "frame_dt": 4e-3, "frame_num": 3, "rotation_degree": [-90.0], "rotation_axis": [0],
+                "boundary_conditions": [{"type": "bounding_box"}], "mpm_space_viewpoint_center": [1, 1, 1],
+                "mpm_space_vertical_upward_axis": [0, 0, 1], "default_camera_index": 1, "init_azimuthm": 30.0,
+                "init_elevation": 20.0, "init_radius": 6.0}
+
+
+def test_a_colmap_layout_capture_renders_from_its_own_camera_exactly(tmp_path):
+    from invgfx.splat.render import render_cloud
+
+    cloud, cameras, _ = colmap_capture(tmp_path)
+    cfg = from_physgaussian(COLMAP_SCENE)
+    p = prepare_particles(cloud.means, cloud.covariances(), cloud.opacities, cfg)
+    assert p.positions[:, 2].amax() - p.positions[:, 2].amin() == pytest.approx(0.6, rel=0.02)  # upright: 0.3 size tall
+    rest = torch.eye(3).expand(len(p.positions), 3, 3)
+    for index in (0, 1, 2):
+        cfg.camera["default_camera_index"] = index
+        sim_view = render_state(cloud, p, p.positions, rest, scene_camera(cfg, 0, 80, 60, p.space, cameras), torch.ones(3))
+        world_view = render_cloud(cloud, cameras[index], background=torch.ones(3)).rgb.clamp(0, 1)
+        assert (sim_view - world_view).abs().max() < 1e-3  # the exact inverse of the normalisation, and the same camera
+    # the orbit keys circle the object in world space: the same image however the capture is scaled
+    cfg.camera["default_camera_index"] = -1
+    big = cloud.transformed(scale=3.0)
+    p_big = prepare_particles(big.means, big.covariances(), big.opacities, cfg)
+    small_view = render_state(cloud, p, p.positions, rest, scene_camera(cfg, 0, 40, 30, p.space, cameras))
+    cfg.camera["init_radius"] = 18.0
+    big_view = render_state(big, p_big, p_big.positions, rest, scene_camera(cfg, 0, 40, 30, p_big.space, cameras))
+    assert (small_view - big_view).abs().max() < 1e-3 and small_view.std() > 0.05
+
+
+def test_simulate_a_colmap_capture_with_its_cameras(tmp_path, capsys):
+    from invgfx.cli import main
+
+    _, _, ply = colmap_capture(tmp_path, n=1500)
+    config = tmp_path / "scene.json"
+    config.write_text(json.dumps(COLMAP_SCENE))
+    out = tmp_path / "sim.mp4"
+    assert main(["simulate", str(config), "--ply", str(ply), "--out", str(out), "--frames", "2", "--width", "32"]) == 0
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["camera"] == "cameras.json" and summary["frames"] == 2 and summary["particles"] > 1000
+    import imageio.v3 as iio
+
+    assert iio.imread(out, index=0).shape[:2] == (24, 32)  # the capture camera's 4:3, not stretched
+    assert main(["simulate", str(config), "--ply", str(ply), "--out", str(tmp_path / "sim.png")]) == 1
+    assert "mp4 or .gif" in capsys.readouterr().err

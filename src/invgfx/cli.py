@@ -12,6 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 import invgfx
 from invgfx import InvgfxError
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not args.debug:  # one line per warning, as errors are; --debug keeps where it came from
+        warnings.formatwarning = lambda message, category, *rest, **kw: f"invgfx: warning: {message}\n"
     try:
         _check_device(args.device)
         return int(args.func(args) or 0)
