@@ -72,23 +72,36 @@ def test_elastic_stress_matches_linear_elasticity_for_small_strain():
         assert tau[0][1, 1] == pytest.approx(lam * eps, rel=5e-3), material
 
 
-@pytest.mark.parametrize("material", ["metal", "plasticine", "foam"])
-def test_von_mises_return_lands_on_the_yield_surface(material):
+@pytest.mark.parametrize("material, surface", [("metal", 2e3), ("foam", math.sqrt(2 / 3) * 2e3)])
+def test_von_mises_return_lands_on_the_yield_surface(material, surface):
     F, pl, tau = run(material, shear(0.5), plastic_viscosity=0.0)
-    assert dev_norm(tau[0]) == pytest.approx(2e3, rel=1e-3)
+    assert dev_norm(tau[0]) == pytest.approx(surface, rel=1e-3)  # foam: PhysGaussian's sqrt(2/3) yield_stress
     assert pl[0] > 0
     assert abs(np.linalg.det(F[0]) - 1.0) < 1e-4  # plastic flow is isochoric
     _, _, tau_small = run(material, shear(1e-3))  # inside the surface: untouched
-    assert dev_norm(tau_small[0]) < 2e3
+    assert dev_norm(tau_small[0]) < surface
 
 
-def test_hardening_softening_and_viscosity_move_the_surface():
+def hencky_dev_norm(F, mu):
+    s = np.linalg.svd(F, compute_uv=False)
+    eps = np.log(s)
+    return 2 * mu * np.linalg.norm(eps - eps.mean())
+
+
+def test_hardening_softening_damage_and_viscosity_follow_physgaussian():
+    mu = E / (2 * (1 + NU))
     _, pl, _ = run("metal", shear(0.5))
-    _, _, hard = run("metal", shear(0.5), plastic=pl, hardening=2.0)
-    _, _, soft = run("plasticine", shear(0.5), plastic=pl, softening=2.0)
+    _, _, hard = run("metal", shear(0.5), plastic=pl, hardening=1.0, xi=0.05)  # 1: on, with coefficient xi
+    _, _, off = run("metal", shear(0.5), plastic=pl, hardening=2.0, xi=0.05)  # anything else: off
+    assert dev_norm(hard[0]) == pytest.approx(2e3 + 2 * mu * 0.05 * pl[0], rel=1e-3)
+    assert dev_norm(off[0]) == pytest.approx(2e3, rel=1e-3)
+    # plasticine: the return works on Hencky strain, the stress is fixed corotated (PhysGaussian's pairing)
+    Fp, _, soft = run("plasticine", shear(0.5), plastic=pl, softening=1e3)  # Pa lost per unit plastic strain
+    assert hencky_dev_norm(Fp[0], mu) == pytest.approx(2e3 - 1e3 * pl[0], rel=1e-3)
+    assert np.abs(soft[0]).max() > 0
+    Fd, pl_d, damaged = run("plasticine", shear(0.5), plastic=pl, softening=2e3 / pl[0] * 1.01)  # yield below zero
+    assert np.abs(damaged[0]).max() == 0 and pl_d[0] == pl[0] and np.allclose(Fd[0], shear(0.5), atol=1e-6)
     _, _, visc = run("foam", shear(0.5), plastic_viscosity=1e4)
-    assert dev_norm(hard[0]) == pytest.approx(2e3 * (1 + 2.0 * pl[0]), rel=1e-3)
-    assert dev_norm(soft[0]) == pytest.approx(2e3 / (1 + 2.0 * pl[0]), rel=1e-3)
     assert dev_norm(visc[0]) > 2e3 * 1.5  # viscoplastic: only part of the excess relaxes in one substep
 
 

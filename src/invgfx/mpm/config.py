@@ -339,6 +339,10 @@ def from_physgaussian(data: dict, source: str = "<config>", e_unit: str | None =
                       "load them with e_unit='1e7Pa'", stacklevel=2)
     if "material" in data:
         cfg.material = str(data["material"])
+    if cfg.hardening == 1 and "xi" not in data and physgaussian_layout:
+        warnings.warn(f"{src}: `hardening` 1 without `xi`: PhysGaussian's hardening coefficient xi is then 0, "
+                      "so the yield stress does not grow; set `xi`", stacklevel=2)
+        cfg.xi = 0.0
     for key in ("n_grid", "frame_num"):
         if key in data:
             setattr(cfg, key, _int(data[key], key, src))

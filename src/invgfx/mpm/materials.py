@@ -18,28 +18,34 @@ JELLY, METAL, SAND, FOAM, SNOW, PLASTICINE, FLUID, NEO_HOOKEAN = 0, 1, 2, 3, 4, 
 
 MATERIALS = {
     "jelly": JELLY,  # fixed-corotated elasticity (Stomakhin et al. 2012)
-    "metal": METAL,  # von Mises plasticity on Hencky strain, linear hardening
+    "metal": METAL,  # von Mises plasticity on Hencky strain, optional linear hardening
     "sand": SAND,  # Drucker-Prager plasticity on Hencky strain (Klar et al. 2016)
     "foam": FOAM,  # viscoplastic von Mises (Perzyna)
     "snow": SNOW,  # Stomakhin et al. 2013: clamped singular values + exponential hardening
-    "plasticine": PLASTICINE,  # von Mises with softening
+    "plasticine": PLASTICINE,  # fixed-corotated elasticity, von Mises with softening to damage
     "fluid": FLUID,  # weakly compressible Tait fluid
     "neo_hookean": NEO_HOOKEAN,  # compressible neo-Hookean elasticity
 }
 
 TAIT_GAMMA = 7.0
+SQRT_2_3 = wp.constant(math.sqrt(2.0 / 3.0))
 
 
 @wp.struct
 class PlasticityParams:
     """Material constants shared by all particles (SI units).
 
-    yield_stress:         Pa, bound on the Frobenius norm of the deviatoric Kirchhoff stress.
-    hardening:            metal: yield stress grows as yield_stress * (1 + hardening * plastic strain).
-    softening:            plasticine: yield stress falls as yield_stress / (1 + softening * plastic strain).
-    plastic_viscosity:    foam: Pa s, Perzyna viscosity eta.
+    PhysGaussian's meanings (mpm_utils.py), so their configs behave as there:
+    yield_stress:         Pa, bound on the Frobenius norm of the deviatoric Kirchhoff stress
+                          (foam: sqrt(2/3) yield_stress).
+    hardening:            metal, plasticine: 1 switches on linear hardening, the yield stress
+                          growing by 2 mu xi per unit plastic strain; any other value: none.
+    softening:            plasticine: Pa per unit plastic strain the yield stress loses; once it
+                          reaches zero the particle is damaged (no stress, no plastic flow).
+    plastic_viscosity:    foam: Pa s, viscosity eta of the viscoplastic return.
     friction_alpha:       sand: Drucker-Prager alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi)).
-    xi:                   snow: hardening coefficient, mu, lam scale by exp(xi (1 - J_p)).
+    xi:                   metal, plasticine: the hardening coefficient above; snow (not in
+                          PhysGaussian): mu, lam scale by exp(xi (1 - J_p)).
     critical_compression: snow: theta_c, singular values clamped to >= 1 - theta_c.
     critical_stretch:     snow: theta_s, singular values clamped to <= 1 + theta_s.
     dt:                   s, substep (the viscoplastic update needs it).
@@ -245,6 +251,16 @@ def tait_pressure(F: wp.mat33, mu: float, lam: float):
 
 
 @wp.func
+def plastic_yield(plastic: float, mu: float, pp: PlasticityParams):
+    """Yield stress (Pa) of metal and plasticine after `plastic` accumulated plastic strain:
+    linear hardening 2 mu xi when pp.hardening == 1, minus the softening (PhysGaussian's rules)."""
+    slope = -pp.softening
+    if pp.hardening == 1.0:
+        slope += 2.0 * mu * pp.xi
+    return pp.yield_stress + slope * plastic
+
+
+@wp.func
 def kirchhoff_stress(material: int, F: wp.mat33, plastic: float, mu: float, lam: float, pp: PlasticityParams):
     """tau (3, 3) in Pa for particle material id `material`."""
     if material == NEO_HOOKEAN:
@@ -255,6 +271,10 @@ def kirchhoff_stress(material: int, F: wp.mat33, plastic: float, mu: float, lam:
         h = wp.exp(pp.xi * (1.0 - plastic))
         return fixed_corotated(F, mu * h, lam * h)
     if material == JELLY:
+        return fixed_corotated(F, mu, lam)
+    if material == PLASTICINE:  # PhysGaussian's plasticine: fixed-corotated stress until damaged
+        if plastic_yield(plastic, mu, pp) <= 0.0:
+            return wp.mat33(0.0)
         return fixed_corotated(F, mu, lam)
     return hencky(F, mu, lam)
 
@@ -319,11 +339,18 @@ def snow_return(F: wp.mat33, Jp: float, theta_c: float, theta_s: float):
 def return_mapping(material: int, F: wp.mat33, plastic: float, mu: float, lam: float, pp: PlasticityParams):
     """Trial F -> (elastic F, plastic state) for particle material id `material`."""
     if material == METAL:
-        return von_mises_return(F, plastic, mu, pp.yield_stress * (1.0 + pp.hardening * plastic), 1.0)
+        y = pp.yield_stress
+        if pp.hardening == 1.0:
+            y += 2.0 * mu * pp.xi * plastic
+        return von_mises_return(F, plastic, mu, y, 1.0)
     if material == PLASTICINE:
-        return von_mises_return(F, plastic, mu, pp.yield_stress / (1.0 + pp.softening * plastic), 1.0)
-    if material == FOAM:
-        return von_mises_return(F, plastic, mu, pp.yield_stress, 1.0 / (1.0 + pp.plastic_viscosity / (2.0 * mu * pp.dt)))
+        y = plastic_yield(plastic, mu, pp)
+        if y <= 0.0:  # damaged: flows freely, as PhysGaussian's zero mu and lam
+            return F, plastic
+        return von_mises_return(F, plastic, mu, y, 1.0)
+    if material == FOAM:  # PhysGaussian's viscoplastic return (with mu for their mu tr(b) / 3)
+        return von_mises_return(F, plastic, mu, SQRT_2_3 * pp.yield_stress,
+                                1.0 / (1.0 + pp.plastic_viscosity / (2.0 * mu * pp.dt)))
     if material == SAND:
         return drucker_prager_return(F, mu, lam, pp.friction_alpha), plastic
     if material == SNOW:

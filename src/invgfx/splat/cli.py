@@ -13,10 +13,13 @@ trainer), a plain point-cloud .ply, or the name of a procedural object (ball, bo
 cable, chair). The output type follows --out: .png renders one view; .mp4 or .gif renders a
 video (an orbit with --orbit, else the still view for --frames frames).
 
-Without camera options the camera frames the whole object: it looks at the centre of the
-scene from --azimuth/--elevation degrees at a distance that fits it in view. For a real
-capture, the 'up' direction is read from the cameras.json that 3DGS trainers write next to
-the model (or give --up x,y,z); --camera-index N renders from that training camera instead."""
+Without camera options the camera frames the bulk of the Gaussians: it looks at their median
+from --azimuth/--elevation degrees at a distance that fits 90 % of them in view, so floaters
+and far background do not push it away. 'up' (--up auto) comes from the cameras.json that 3DGS
+trainers write next to the model; without one, from the data (flat Gaussians lie on surfaces
+and the dominant ones, floors and tables, face up; the sign from where the floor is, else the
+nearer of +z and COLMAP's -y); procedural objects are z-up. Give --up -y (or +z, or x,y,z) to
+choose. --camera-index N renders from that training camera at its own aspect ratio."""
 
 EXAMPLES = """examples:
   invgfx render plant --out plant.png
@@ -34,13 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--orbit", action="store_true", help="circle the object once over the video")
     p.add_argument("--frames", type=int, default=60, help="video length in frames (default 60)")
     p.add_argument("--fps", type=float, default=30.0, help="video frame rate (default 30)")
-    p.add_argument("--width", type=int, default=512, help="image width in pixels (default 512)")
-    p.add_argument("--height", type=int, default=512, help="image height in pixels (default 512)")
+    p.add_argument("--width", type=int, default=None,
+                   help="image width in pixels (default 512; with --camera-index: the camera's own)")
+    p.add_argument("--height", type=int, default=None,
+                   help="image height in pixels (default 512; with --camera-index: the width times its aspect)")
     p.add_argument("--fov", type=float, default=40.0, help="vertical field of view in degrees (default 40)")
     p.add_argument("--azimuth", type=float, default=-60.0, help="camera azimuth about 'up' in degrees (default -60)")
     p.add_argument("--elevation", type=float, default=20.0, help="camera elevation in degrees (default 20)")
     p.add_argument("--radius", type=float, default=None, help="camera distance in scene units (default: fit the scene)")
-    p.add_argument("--up", default=None, help="world up as x,y,z (default: from cameras.json, else 0,0,1)")
+    p.add_argument("--up", default="auto",
+                   help="world up: auto (cameras.json, else from the data), +x -x +y -y +z -z, or x,y,z")
     p.add_argument("--cameras", default=None, help="a 3DGS cameras.json (default: found next to the PLY)")
     p.add_argument("--camera-index", type=int, default=None, help="render from this camera of cameras.json")
     p.add_argument("--background", default="0,0,0", help="background colour r,g,b in [0, 1] (default 0,0,0)")
@@ -79,37 +85,38 @@ def run_render(args) -> int:
 
     from invgfx.splat.camera import load_cameras_json, orbit_camera
     from invgfx.splat.errors import SplatError
-    from invgfx.splat.framing import find_cameras_json, framing_radius, robust_bounds, up_from_cameras
+    from invgfx.splat.framing import bulk_distance, bulk_sphere, find_cameras_json
     from invgfx.splat.io_image import write_png, write_video
     from invgfx.splat.render import render_cloud
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".mp4", ".gif"):
         raise SplatError(f"--out {out}: use a .png, .mp4 or .gif file name")
-    if args.frames < 1 or args.width < 1 or args.height < 1:
+    if args.frames < 1 or (args.width is not None and args.width < 1) or (args.height is not None and args.height < 1):
         raise SplatError("--frames, --width and --height must be positive")
     cloud = load_scene(args.scene, args.seed).to(args.device)
     background = torch.tensor(parse_vector(args.background, "--background"), device=args.device)
 
     cameras_path = args.cameras or (find_cameras_json(args.scene) if Path(args.scene).exists() else None)
     capture = load_cameras_json(cameras_path) if cameras_path else None
+    n = 1 if out.suffix.lower() == ".png" else args.frames
     if args.camera_index is not None:
         if capture is None:
             raise SplatError("--camera-index needs a cameras.json (give --cameras PATH)")
         if not 0 <= args.camera_index < len(capture):
             raise SplatError(f"--camera-index {args.camera_index}: {cameras_path} has cameras 0..{len(capture) - 1}")
-        cam = capture[args.camera_index].resized(args.width, args.height)
-        cameras = [cam] * (args.frames if out.suffix.lower() != ".png" else 1)
+        own = capture[args.camera_index]
+        width, height = _keep_aspect(args.width, args.height, own.width, own.height)
+        cameras = [own.resized(width, height)] * n
     else:
-        up = parse_vector(args.up, "--up") if args.up else (up_from_cameras(capture).tolist() if capture else [0.0, 0.0, 1.0])
-        lo, hi = robust_bounds(cloud.means.detach().cpu())
-        center = ((lo + hi) / 2).tolist()
+        width, height = args.width or 512, args.height or 512
+        up = _up(args.up, cloud, capture, Path(args.scene).exists())
+        center, bulk = bulk_sphere(cloud.means.detach().cpu())
         fov = math.radians(args.fov)
-        radius = args.radius or framing_radius(lo, hi, fov)
-        n = 1 if out.suffix.lower() == ".png" else args.frames
+        radius = args.radius or bulk_distance(bulk, fov)
         step = 2 * math.pi / n if args.orbit else 0.0
-        cameras = [orbit_camera(math.radians(args.azimuth) + i * step, math.radians(args.elevation), radius, center, up,
-                                fov, args.width, args.height) for i in range(n)]
+        cameras = [orbit_camera(math.radians(args.azimuth) + i * step, math.radians(args.elevation), radius,
+                                center.tolist(), up, fov, width, height) for i in range(n)]
     frames = []
     with torch.no_grad():
         for cam in tqdm(cameras, desc="render", unit="frame", disable=len(cameras) == 1):
@@ -118,5 +125,44 @@ def run_render(args) -> int:
         write_png(out, frames[0])
     else:
         write_video(out, torch.stack(frames), fps=args.fps)
-    print(f"wrote {out} ({len(frames)} frame{'s' if len(frames) > 1 else ''}, {args.width}x{args.height}, {len(cloud)} Gaussians)")
+    print(f"wrote {out} ({len(frames)} frame{'s' if len(frames) > 1 else ''}, {width}x{height}, {len(cloud)} Gaussians)")
     return 0
+
+
+def _keep_aspect(width: int | None, height: int | None, own_width: int, own_height: int) -> tuple[int, int]:
+    """A training camera's image size: its own, or the given width (or height) at its aspect;
+    a width and height of another aspect are refused rather than stretched."""
+    from invgfx.splat.errors import SplatError
+
+    if width is None and height is None:
+        return own_width, own_height
+    if width is not None and height is not None:
+        if abs(width / height - own_width / own_height) > 0.01 * own_width / own_height:
+            raise SplatError(f"--width {width} --height {height}: the camera is {own_width}x{own_height}, another aspect "
+                             f"ratio, which would stretch the image; give only --width (or only --height)")
+        return width, height
+    if width is not None:
+        return width, max(1, round(width * own_height / own_width))
+    return max(1, round(height * own_width / own_height)), height
+
+
+def _up(text: str, cloud, capture, is_file: bool) -> list[float]:
+    """The world up for --up: auto (the capture's cameras, else the data for a file, +z for a
+    procedural object), an axis name like -y, or x,y,z."""
+    from invgfx.splat.errors import SplatError
+    from invgfx.splat.framing import AXES, up_from_cameras, up_from_data
+
+    if text in AXES:
+        return [float(v) for v in AXES[text]]
+    if text != "auto":
+        up = parse_vector(text, "--up")
+        if not any(up):
+            raise SplatError(f"--up {text}: the zero vector has no direction; e.g. --up 0,0,1 or --up -y")
+        return up
+    if capture:
+        return up_from_cameras(capture).tolist()
+    if not is_file:
+        return [0.0, 0.0, 1.0]
+    up, how = up_from_data(cloud)
+    print(f"up: {', '.join(f'{v:+.2f}' for v in up.tolist())} ({how}; --up chooses another)")
+    return up.tolist()
