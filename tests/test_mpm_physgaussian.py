@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import surface_capture
 from invgfx.mpm import MPMError, Simulator, from_physgaussian, load_config
 from invgfx.mpm.gaussians import prepare_particles, render_state, scene_camera, scene_rotation
+from invgfx.scenes.capture import capture_in_area, surface_capture
 
 DATA = Path(__file__).resolve().parent / "data"
 PUBLIC = sorted((DATA / "physgaussian").glob("*.json")) + sorted((DATA / "dreamphysics").glob("*.json"))
@@ -25,16 +25,9 @@ ALLOWED = ("PhysGaussian's defaults are used", "has no bounding_box")
 
 
 def capture_for(cfg, n=15000):
-    """A capture laid out for `cfg`: authored upright (z up) where the config wants the object, then
-    turned by the inverse of the config's rotations, so that its rotations make it upright again."""
+    """(capture laid out where `cfg` wants its object, the config's rotation)."""
     R = scene_rotation(cfg.rotations)
-    if cfg.sim_area is not None:
-        box = torch.tensor(cfg.sim_area).reshape(3, 2)
-        center, extent = box.mean(1), box[:, 1] - box[:, 0]
-        size = 0.8 * float(extent.min())
-        floor_z = float(box[2, 0]) - 0.1 * float(extent[2])  # below the box: not selected
-        return surface_capture(center.tolist(), size, n, rotation=R.T, floor=n // 10, floor_z=floor_z), R
-    return surface_capture((3.0, -1.0, 2.0), 2.5, n, rotation=R.T), R
+    return capture_in_area(R, cfg.sim_area, n), R
 
 
 def load_public(path):

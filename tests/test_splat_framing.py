@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from conftest import surface_capture
 from invgfx.scenes import make_scene
+from invgfx.scenes.capture import surface_capture
 from invgfx.splat.framing import bulk_distance, bulk_sphere, up_from_data
 from invgfx.splat.geometry import axis_angle_to_rotmat
 
