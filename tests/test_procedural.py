@@ -2,6 +2,8 @@
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
@@ -181,3 +183,60 @@ def test_overlapping_patterns_by_hand():
     assert r.counts[0].tolist() == [[0, 1], [1, 0]] and r.counts[2].tolist() == [[0, 1], [1, 0]]
     r8 = learn_overlapping([np.arange(9).reshape(3, 3, 1) % 2], ["a", "b"], n=2, symmetries=8)
     assert r8.n_tiles == 2  # symmetric variants of a checkerboard add no new pattern
+
+
+def merrell_text(grid_numbers, objects):
+    """Merrell's example text of a (X, Y, Z) array of label numbers and {number: [object lines]}."""
+    X, Y, Z = grid_numbers.shape
+    out = ["Example Model.  Do not insert or delete lines from this file.\n\nx, y, and z extents\n", f"{X} {Y} {Z}\n\n"]
+    for z in range(Z):
+        for x in range(X):
+            out.append(" " + " ".join(str(v) for v in grid_numbers[x, :, z]) + " \n")
+        out.append("\n")
+    out.append("<Objects>\nD:\\models\\walls.max\n")
+    for k, lines in objects.items():
+        out.append(f"{k}\n" + "".join(line + "\n" for line in lines) + "#\n")
+    return "".join(out)
+
+
+def merrell_pairs(path):
+    """{(direction, number a, number b)} of adjacent labels in a Merrell file, read by number as
+    Merrell's own tools read it."""
+    lines = Path(path).read_text().partition("<Objects>")[0].splitlines()
+    values = [int(t) for t in " ".join(lines[3:]).split()]
+    X, Y, Z = values[:3]
+    g = np.array(values[3:]).reshape(Z, X, Y).transpose(1, 2, 0)
+    pairs = set()
+    for axis in range(3):
+        a, b = np.moveaxis(g, axis, 0)[:-1], np.moveaxis(g, axis, 0)[1:]
+        pairs |= {(axis, int(p), int(q)) for p, q in zip(a.ravel(), b.ravel())}
+    return pairs, g
+
+
+def test_merrell_labels_are_their_numbers_even_when_they_share_an_object(tmp_path):
+    from invgfx.cli import main
+
+    # two wall labels (3 and 7) share the object $wall: 3 only stands on 1, 7 only on 2 (a stripe
+    # pattern); label 100000 is a roof, sparse and huge (an array of that size would not fit)
+    g = np.zeros((6, 6, 3), np.int64)
+    g[:, :3, 0], g[:, 3:, 0] = 1, 2
+    g[1:5, 1:3, 1], g[1:5, 3:5, 1] = 3, 7
+    g[1:5, 1:5, 2] = 100000
+    objects = {1: ["$ground_a"], 2: ["$ground_b"], 3: ["$wall", "$wall_trim"], 7: ["$wall"], 100000: ["$roof"]}
+    example = tmp_path / "walls.txt"
+    example.write_text(merrell_text(g, objects))
+    grid, names = load_grid(example)
+    assert names == ["empty", "ground_a", "ground_b", "wall#3", "wall#7", "roof"] and grid.max() == 5
+    rules_path, out = tmp_path / "rules.json", tmp_path / "out.txt"
+    assert main(["rules", "learn", str(example), "--out", str(rules_path)]) == 0
+    assert main(["--seed", "2", "rules", "generate", str(rules_path), "--size", "12", "12", "3", "--out", str(out)]) == 0
+    allowed, _ = merrell_pairs(example)
+    found, numbers = merrell_pairs(out)
+    assert found <= allowed  # 0 violations when read by number
+    assert {3, 7} <= set(np.unique(numbers).tolist())  # both walls, kept apart
+    text = out.read_text()
+    assert "D:\\models\\walls.max\n" in text and "3\n$wall\n$wall_trim\n#\n" in text and "100000\n$roof\n#\n" in text
+    assert load_grid(out)[1] == names  # read back: the example's labels, by number and by name
+    again = tmp_path / "again.txt"
+    assert main(["rules", "convert", str(example), str(again)]) == 0
+    assert merrell_pairs(again)[1].tolist() == g.tolist()  # a round trip keeps every number

@@ -164,20 +164,38 @@ def _buildings_generate(args) -> None:
 
 
 def _load_examples(paths):
+    """(grids, names, Merrell labels of the .txt examples or None): one vocabulary for all."""
     from .formats import load_grid
     from .rules import merge_vocabularies
 
-    return merge_vocabularies([load_grid(p) for p in paths])
+    grids, names = merge_vocabularies([load_grid(p) for p in paths])
+    return grids, names, _merrell_labels(paths)
+
+
+def _merrell_labels(paths) -> dict | None:
+    """The label numbers and objects of the Merrell (.txt) files among `paths` (the first file
+    that has a name decides its number), None when there are none."""
+    from .formats import read_merrell_labels
+
+    merged = None
+    for path in paths:
+        if Path(path).suffix.lower() == ".txt":
+            found = read_merrell_labels(path)
+            merged = merged or {"title": found["title"], "labels": {}}
+            for name, label in found["labels"].items():
+                merged["labels"].setdefault(name, label)
+    return merged
 
 
 def _rules_learn(args) -> None:
     from .rules import learn_adjacency, learn_overlapping
 
-    grids, names = _load_examples(args.examples)
+    grids, names, merrell = _load_examples(args.examples)
     if args.model == "adjacency":
         rules = learn_adjacency(grids, names, args.symmetries)
     else:
         rules = learn_overlapping(grids, names, args.n, args.symmetries, args.periodic_input)
+    rules.merrell = merrell
     rules.save(args.out)
     if args.show:
         print(rules.describe())
@@ -217,7 +235,7 @@ def _rules_generate(args) -> int:
     if not result.ok:
         raise ProceduralError(f"{args.rules}: no grid of size {size}: {result.message}")
     for out in args.out:
-        save_grid(out, result.grid, rules.names)
+        save_grid(out, result.grid, rules.names, merrell=rules.merrell)
     print(f"{', '.join(args.out)}: {result.message} in {s['seconds']:.2f} s ({s['cells_per_second']:.0f} cells/s, "
           f"{s['backtracks']} backtracks, {s['resets']} block repairs)")
     return 0
@@ -227,8 +245,9 @@ def _rules_convert(args) -> None:
     from .formats import load_grid, save_grid
 
     grid, names = load_grid(args.source)
+    merrell = _merrell_labels([args.source])
     for out in args.out:
-        save_grid(out, grid, names)
+        save_grid(out, grid, names, merrell=merrell)
         print(f"{out}: {grid.shape[0]}x{grid.shape[1]}x{grid.shape[2]} voxels, {len(names)} labels")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import struct
 import tempfile
 from pathlib import Path
@@ -125,57 +126,115 @@ def read_csv(path) -> tuple[np.ndarray, list[str]]:
 _MERRELL_HEAD = "Example Model.  Do not insert or delete lines from this file.\n\nx, y, and z extents\n"
 
 
-def write_merrell(path, grid, names) -> None:
+def write_merrell(path, grid, names, merrell: dict | None = None) -> None:
     """Merrell's example format: three header lines, `X Y Z`, then the labels as one block
     per z (bottom first), one line per x, y varying along the line; then an `<Objects>`
-    section naming each label (`label`, `$name`, `#`)."""
+    section giving each label number its objects (`number`, `$object` lines, `#`).
+
+    In Merrell's files a label *is* its number. `merrell` (from `read_merrell_labels`, kept in
+    learned rules) gives each name the number and the object lines it had in the examples, so
+    an output keeps the example's numbers and his viewer shows the example's objects; a name
+    `object#N` keeps number N; other names get free numbers (`empty` is 0) and `$name`."""
     grid = _check_grid(grid, names)
+    numbers = merrell_numbers(names, merrell)
+    known = (merrell or {}).get("labels", {})
     X, Y, Z = grid.shape
+    out_labels = np.asarray(numbers, np.int64)[grid]
+    width = max(2, len(str(int(out_labels.max())))) if out_labels.size else 2
     out = [_MERRELL_HEAD, f"{X} {Y} {Z}\n\n"]
     for z in range(Z):
         for x in range(X):
-            out.append(" " + " ".join(f"{v:2d}" for v in grid[x, :, z]) + " \n")
+            out.append(" " + " ".join(f"{v:{width}d}" for v in out_labels[x, :, z]) + " \n")
         out.append("\n")
-    out.append("<Objects>\ninvgfx\n")
-    for i, n in enumerate(names):
-        out.append(f"{i}\n${n}\n#\n")
+    out.append(f"<Objects>\n{(merrell or {}).get('title', 'invgfx')}\n")
+    for number, name in sorted(zip(numbers, names)):
+        if name == "empty" and number == 0 and name not in known:
+            continue
+        objects = known.get(name, {}).get("objects") or f"${_MERRELL_NUMBER.sub('', name)}\n"
+        out.append(f"{number}\n{objects}#\n")
     write_atomic(path, "".join(out).encode())
 
 
+_MERRELL_NUMBER = re.compile(r"#(\d+)$")
+
+
+def merrell_numbers(names, merrell: dict | None = None) -> list[int]:
+    """The Merrell label number of each name: from `merrell` labels, else an `object#N`
+    suffix, `empty` 0, and the lowest free numbers for the rest (in name order)."""
+    known = (merrell or {}).get("labels", {})
+    numbers: list[int | None] = []
+    for name in names:
+        m = _MERRELL_NUMBER.search(name)
+        numbers.append(int(known[name]["number"]) if name in known else int(m.group(1)) if m else 0 if name == "empty" else None)
+    used = {n for n in numbers if n is not None}
+    if len(used) < sum(n is not None for n in numbers):
+        raise ProceduralError("two label names map to the same Merrell label number; names: " + ", ".join(names))
+    free = (n for n in range(1, len(names) + len(used) + 1) if n not in used)
+    return [n if n is not None else next(free) for n in numbers]
+
+
+def _merrell_groups(path, objects: str) -> tuple[str, dict[int, str]]:
+    """(title line, {label number: its object lines, each ending in a newline}) of an
+    `<Objects>` section."""
+    lines = objects.splitlines()
+    title = lines[1].strip() if len(lines) > 1 else "invgfx"
+    groups: dict[int, str] = {}
+    group: list[str] = []
+    for line in lines[2:]:
+        if line.strip() == "#":
+            if group and group[0].strip().isdigit():
+                groups.setdefault(int(group[0]), "".join(g + "\n" for g in group[1:]))
+            elif group:
+                raise ProceduralError(f"{path}: <Objects>: a group must start with its label number; got {group[0]!r}")
+            group = []
+        elif line.strip():
+            group.append(line.strip())
+    return title, groups
+
+
 def read_merrell(path) -> tuple[np.ndarray, list[str]]:
-    """Read Merrell's example text (also his own samples: names come from the first object of
-    each label group, `label<i>` when a label has none; label 0 is `empty`)."""
+    """Read Merrell's example text (also his own samples). A label is its number: the grid's
+    labels are the numbers that occur in it or in <Objects>, in increasing order (so huge or
+    sparse numbers cost nothing), each named by the first object of its group (`label<N>` without one, `empty`
+    for 0), `object#N` where several numbers share that object. `read_merrell_labels` gives
+    the numbers and object lines back, for writing."""
+    grid, numbers, names, _, _ = _read_merrell(path)
+    return grid, names
+
+
+def read_merrell_labels(path) -> dict:
+    """{"title": the <Objects> title line, "labels": {name: {"number": N, "objects": text}}} of a
+    Merrell example, for `write_merrell` (and kept in learned rules)."""
+    _, numbers, names, title, groups = _read_merrell(path)
+    return {"title": title, "labels": {n: {"number": int(k), "objects": groups.get(int(k), "")} for n, k in zip(names, numbers)}}
+
+
+def _read_merrell(path):
     text = Path(path).read_text()
     body, _, objects = text.partition("<Objects>")
     lines = body.splitlines()
     if len(lines) < 4:
         raise ProceduralError(f"{path}: expected 3 header lines, then 'X Y Z' extents, then labels (Merrell's model-synthesis format)")
     try:
-        numbers = [int(t) for t in " ".join(lines[3:]).split()]
+        values = [int(t) for t in " ".join(lines[3:]).split()]
     except ValueError as err:
         raise ProceduralError(f"{path}: everything after the 3 header lines and before <Objects> must be integers ({err})") from err
-    if len(numbers) < 3 or min(numbers[:3]) < 1:
+    if len(values) < 3 or min(values[:3]) < 1:
         raise ProceduralError(f"{path}: line 4 must hold the x y z extents (positive integers)")
-    X, Y, Z = numbers[:3]
-    labels = numbers[3:]
+    X, Y, Z = values[:3]
+    labels = np.array(values[3:], np.int64)
     if len(labels) != X * Y * Z:
         raise ProceduralError(f"{path}: extents {X} {Y} {Z} need {X * Y * Z} labels; found {len(labels)}")
-    if min(labels) < 0:
+    if labels.min() < 0:
         raise ProceduralError(f"{path}: labels must be non-negative integers")
-    grid = np.array(labels, np.int64).reshape(Z, X, Y).transpose(1, 2, 0)
-    names = ["empty"] + [f"label{i}" for i in range(1, int(grid.max()) + 1)]
-    group: list[str] = []
-    for line in objects.splitlines()[2:]:
-        line = line.strip()
-        if line == "#":
-            if group and group[0].isdigit() and len(group) > 1:
-                i = int(group[0])
-                names += [f"label{j}" for j in range(len(names), i + 1)]
-                names[i] = group[1].lstrip("$")
-            group = []
-        elif line:
-            group.append(line)
-    return grid, names
+    title, groups = _merrell_groups(path, objects) if objects else ("invgfx", {})
+    numbers = np.union1d(labels, np.array(sorted(groups), np.int64))  # labels of the grid and of <Objects>
+    grid = np.searchsorted(numbers, labels).reshape(Z, X, Y).transpose(1, 2, 0).astype(np.int64)
+    base = [groups[k].splitlines()[0].lstrip("$") if groups.get(k) else "empty" if k == 0 else f"label{k}"
+            for k in numbers.tolist()]
+    shared = {b for b in base if base.count(b) > 1}
+    names = [f"{b}#{k}" if b in shared else b for b, k in zip(base, numbers.tolist())]
+    return grid, numbers, names, title, groups
 
 
 # ---------------------------------------------------------------- MagicaVoxel .vox
@@ -294,16 +353,17 @@ def load_grid(path) -> tuple[np.ndarray, list[str]]:
     return reader(path)
 
 
-def save_grid(path, grid, names, **render_options) -> None:
-    """Write a labelled grid; the format follows the extension (see WRITABLE). PNG: a 2D
-    grid as an image of its colours, a 3D grid as an isometric picture (`render_options`
-    go to `render.render_voxels`)."""
+def save_grid(path, grid, names, merrell: dict | None = None, **render_options) -> None:
+    """Write a labelled grid; the format follows the extension (see WRITABLE). `merrell`:
+    label numbers and objects for .txt (`read_merrell_labels`). PNG: a 2D grid as an image of
+    its colours, a 3D grid as an isometric picture (`render_options` go to
+    `render.render_voxels`)."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext == ".csv":
         write_csv(path, grid, names)
     elif ext == ".txt":
-        write_merrell(path, grid, names)
+        write_merrell(path, grid, names, merrell)
     elif ext == ".vox":
         write_vox(path, grid, names)
     elif ext == ".png":

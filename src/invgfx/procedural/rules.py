@@ -35,6 +35,8 @@ class RuleSet:
         patterns agree on their overlap, WFC's rule). boundary: (6, T) bool, tile seen
         touching the example face in direction d (used for bounded output edges).
     patterns: (T, nx, ny, nz) labels of each pattern, None for the adjacency model.
+    merrell: the Merrell label numbers and object lines of the examples' labels
+        (`formats.read_merrell_labels`), so that written .txt outputs keep them; None otherwise.
     """
 
     names: list[str]
@@ -44,6 +46,7 @@ class RuleSet:
     patterns: np.ndarray | None = None
     symmetries: int = 1
     n_examples: int = 1
+    merrell: dict | None = None
 
     @property
     def model(self) -> str:
@@ -127,6 +130,7 @@ class RuleSet:
             "patterns": None if self.patterns is None else self.patterns.reshape(self.n_tiles, -1).tolist(),
             "adjacency": adjacency,
             "boundary": {dn: np.nonzero(self.boundary[d])[0].tolist() for d, dn in enumerate(DIRECTION_NAMES)},
+            "merrell": self.merrell,
         }
 
     @classmethod
@@ -150,7 +154,8 @@ class RuleSet:
                 patterns = np.asarray(data["patterns"], np.int64).reshape(T, *data["pattern_size"])
         except (KeyError, IndexError, TypeError, ValueError) as err:
             raise ProceduralError(f"{source}: malformed rule set ({type(err).__name__}: {err}); expected the JSON written by `invgfx rules learn`") from err
-        return cls(names, weights, counts, boundary, patterns, int(data.get("symmetries", 1)), int(data.get("examples", 1)))
+        return cls(names, weights, counts, boundary, patterns, int(data.get("symmetries", 1)), int(data.get("examples", 1)),
+                   data.get("merrell"))
 
     def save(self, path) -> None:
         write_atomic(path, json.dumps(self.to_json(), indent=1).encode())
