@@ -14,4 +14,21 @@ class InvgfxError(Exception):
     and what would be valid. The CLI prints it without a traceback (unless --debug)."""
 
 
-__all__ = ["InvgfxError", "__version__"]
+def lazy_exports(package: str, exports: dict[str, str]):
+    """(__getattr__, __dir__) for a package whose names live in submodules: `exports` maps a
+    name to its submodule, imported on first use, so `invgfx --help` and light commands do not
+    pay for torch and Warp (PEP 562)."""
+    import importlib
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+
+    def __dir__():
+        return sorted(exports)
+
+    return __getattr__, __dir__
+
+
+__all__ = ["InvgfxError", "__version__", "lazy_exports"]

@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_device(device: str) -> None:
+    if device == "cpu":  # the default needs no check, and commands without torch should not import it
+        return
     import torch
 
     try:

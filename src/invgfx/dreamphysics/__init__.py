@@ -10,18 +10,36 @@ mode (PhysDreamer style) and an analytic prior that gives a known answer.
 starts from the initial state on each call (see loop.py).
 """
 
-from invgfx.dreamphysics.diffusion import (
-    ImageToVideoModel, ImageToVideoSDS, TextToVideoModel, TextToVideoSDS, load_image_to_video, load_text_to_video,
-    save_components,
-)
-from invgfx.dreamphysics.errors import DreamPhysicsError
-from invgfx.dreamphysics.frames import group_frames, group_of_epoch
-from invgfx.dreamphysics.loop import LearnConfig, learn
-from invgfx.dreamphysics.params import ParameterSet, PhysicalParameter, field, regions, scalar
-from invgfx.dreamphysics.prior import Condition, VideoPrior, view_suffix
-from invgfx.dreamphysics.reference import ReferenceVideoPrior, ssim, video_loss
-from invgfx.dreamphysics.sds import AnalyticSDSPrior, sds_loss
-from invgfx.dreamphysics.updates import LogUpdate
+from invgfx import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "ImageToVideoModel": "diffusion",
+    "ImageToVideoSDS": "diffusion",
+    "TextToVideoModel": "diffusion",
+    "TextToVideoSDS": "diffusion",
+    "load_image_to_video": "diffusion",
+    "load_text_to_video": "diffusion",
+    "save_components": "diffusion",
+    "DreamPhysicsError": "errors",
+    "group_frames": "frames",
+    "group_of_epoch": "frames",
+    "LearnConfig": "loop",
+    "learn": "loop",
+    "ParameterSet": "params",
+    "PhysicalParameter": "params",
+    "field": "params",
+    "regions": "params",
+    "scalar": "params",
+    "Condition": "prior",
+    "VideoPrior": "prior",
+    "view_suffix": "prior",
+    "ReferenceVideoPrior": "reference",
+    "ssim": "reference",
+    "video_loss": "reference",
+    "AnalyticSDSPrior": "sds",
+    "sds_loss": "sds",
+    "LogUpdate": "updates",
+})
 
 __all__ = [
     "AnalyticSDSPrior", "Condition", "DreamPhysicsError", "ImageToVideoModel", "ImageToVideoSDS", "LearnConfig",

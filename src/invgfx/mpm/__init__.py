@@ -7,12 +7,24 @@
     dt, n = stable_substep(E, nu, density, cfg.dx, cfg.frame_dt)  # a substep that follows E (CFL)
 """
 
-from invgfx.mpm.autograd import simulate
-from invgfx.mpm.config import SceneConfig, estimate_memory, from_native, from_physgaussian, load_config
-from invgfx.mpm.errors import MPMError
-from invgfx.mpm.materials import MATERIALS
-from invgfx.mpm.solver import MaterialParams, ParticleState, Simulator
-from invgfx.mpm.timestep import retime, stable_substep, wave_speed
+from invgfx import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "simulate": "autograd",
+    "SceneConfig": "config",
+    "estimate_memory": "config",
+    "from_native": "config",
+    "from_physgaussian": "config",
+    "load_config": "config",
+    "MPMError": "errors",
+    "MATERIALS": "materials",
+    "MaterialParams": "solver",
+    "ParticleState": "solver",
+    "Simulator": "solver",
+    "retime": "timestep",
+    "stable_substep": "timestep",
+    "wave_speed": "timestep",
+})
 
 __all__ = ["MATERIALS", "MPMError", "MaterialParams", "ParticleState", "SceneConfig", "Simulator",
            "estimate_memory", "from_native", "from_physgaussian", "load_config", "retime", "simulate", "stable_substep",

@@ -12,12 +12,25 @@
     compare     translator vs solver on held-out massings
 """
 
-from .buildings import BuildingParams, generate_building, random_params
-from .errors import ProceduralError
-from .formats import load_grid, save_grid
-from .modules import NAMES
-from .rules import RuleSet, learn_adjacency, learn_overlapping, pair_violations
-from .solver import Pin, SolveResult, massing_pins, solve
+from invgfx import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "BuildingParams": "buildings",
+    "generate_building": "buildings",
+    "random_params": "buildings",
+    "ProceduralError": "errors",
+    "load_grid": "formats",
+    "save_grid": "formats",
+    "NAMES": "modules",
+    "RuleSet": "rules",
+    "learn_adjacency": "rules",
+    "learn_overlapping": "rules",
+    "pair_violations": "rules",
+    "Pin": "solver",
+    "SolveResult": "solver",
+    "massing_pins": "solver",
+    "solve": "solver",
+})
 
 __all__ = [
     "BuildingParams", "NAMES", "Pin", "ProceduralError", "RuleSet", "SolveResult", "generate_building",
