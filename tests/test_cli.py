@@ -80,3 +80,23 @@ def test_open_log_keeps_each_step_once_across_a_resume(tmp_path):
     with open_log(path, ["step", "loss"], 0) as fh:  # a fresh run starts over
         pass
     assert path.read_text().splitlines() == ["step,loss"]
+
+
+def test_cli_starts_without_torch_and_refuses_unwritable_outputs_before_solving(tmp_path):
+    """`invgfx --help` and the rules commands import neither torch nor Warp; an output that cannot
+    hold the grid is refused before the solve."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from invgfx.cli import main; rc = main(sys.argv[1:]);"
+            "heavy = [m for m in ('torch', 'warp') if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
+    house, rules = tmp_path / "house.txt", tmp_path / "rules.json"
+    for argv in (["buildings", "generate", "--out", str(house)], ["rules", "learn", str(house), "--out", str(rules)],
+                 ["rules", "generate", str(rules), "--size", "12", "12", "6", "--out", str(tmp_path / "o.vox")]):
+        out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and "HEAVY []" in out.stdout, (argv, out.stdout, out.stderr)
+    help_out = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60)
+    assert "HEAVY" not in help_out.stdout or "HEAVY []" in help_out.stdout
+    big = subprocess.run([sys.executable, "-m", "invgfx.cli", "rules", "generate", str(rules), "--size", "300", "40", "10",
+                          "--out", str(tmp_path / "big.vox")], capture_output=True, text=True, timeout=60)
+    assert big.returncode == 1 and "at most 256 voxels per axis" in big.stderr and "solve" not in big.stderr

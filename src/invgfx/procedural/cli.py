@@ -209,7 +209,7 @@ def _rules_show(args) -> None:
 
 
 def _rules_generate(args) -> int:
-    from .formats import load_grid, save_grid
+    from .formats import check_output, load_grid, save_grid
     from .rules import RuleSet
     from .solver import Pin, massing_pins, solve
 
@@ -222,6 +222,8 @@ def _rules_generate(args) -> int:
     bad_axes = set(args.periodic) - set("xyz")
     if bad_axes:
         raise ProceduralError(f"--periodic {args.periodic!r}: use letters from x, y, z (e.g. xy)")
+    for out in args.out:  # refuse an output we cannot write before solving, not after
+        check_output(out, size, len(rules.names))
     pins = [Pin.parse(s, size, rules.names) for s in args.pin]
     if args.massing:
         grid, names = load_grid(args.massing)

@@ -247,8 +247,7 @@ def write_vox(path, grid, names) -> None:
     RGBA palette with the module colours. Empty (label 0) voxels are not stored; sizes up to
     256 per axis and labels up to 255."""
     grid = _check_grid(grid, names)
-    if max(grid.shape) > 256 or len(names) > 256:
-        raise ProceduralError(f".vox holds at most 256 voxels per axis and 255 labels; grid {grid.shape}, {len(names)} labels")
+    check_output(path, grid.shape, len(names))
     xyz = np.argwhere(grid > 0)
     voxels = np.concatenate([xyz, grid[tuple(xyz.T)][:, None]], axis=1).astype(np.uint8)
     rgba = np.full((256, 4), 255, np.uint8)
@@ -351,6 +350,17 @@ def load_grid(path) -> tuple[np.ndarray, list[str]]:
     if reader is None:
         raise ProceduralError(f"{path}: cannot read '{path.suffix}' examples; use one of {', '.join(READABLE)}")
     return reader(path)
+
+
+def check_output(path, shape, n_labels: int) -> None:
+    """Raise ProceduralError now if a grid of `shape` with `n_labels` labels cannot be written to
+    `path` (its extension, or .vox's limits), so that a long solve does not end in a refusal."""
+    ext = Path(path).suffix.lower()
+    if ext not in WRITABLE:
+        raise ProceduralError(f"{path}: cannot write '{ext}'; use one of {', '.join(WRITABLE)}")
+    if ext == ".vox" and (max(shape) > 256 or n_labels > 256):
+        raise ProceduralError(f"{path}: .vox holds at most 256 voxels per axis and 255 labels; the grid is "
+                              f"{'x'.join(map(str, shape))} with {n_labels} labels: write .txt, .csv or a mesh instead")
 
 
 def save_grid(path, grid, names, merrell: dict | None = None, **render_options) -> None:
