@@ -126,3 +126,16 @@ def test_bounded_overlapping_decodes_whole_patterns_and_reports_impossible_sizes
     assert all(np.ascontiguousarray(g[x : x + 3, y : y + 3]).tobytes() in known for x in range(18) for y in range(12))
     odd = solve(r, (15, 13, 1), seed=2)
     assert not odd.ok and "bounded edges" in odd.message
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_impossible_pins_name_a_pinned_cell_and_never_crash(rules, engine):
+    names = rules.names
+    unseen = next(n for n, w in zip(names, rules.weights) if w == 0)  # a label of the vocabulary no example holds
+    one = solve(rules, (1, 1, 1), pins=[Pin.parse(f"0,0,0={unseen}", (1, 1, 1), names)], bounded=False, engine=engine)
+    assert not one.ok and f"{unseen} cannot be at (0, 0, 0)" in one.message
+    size = (8, 8, 4)
+    pin = Pin.parse("2:5,1:4,3=ground", size, names)  # ground only ever lies at the bottom
+    res = solve(rules, size, pins=[pin], engine=engine)
+    cell = tuple(int(v) for v in res.message.split("ground cannot be at (")[1].split(")")[0].split(","))
+    assert not res.ok and pin.mask[cell]  # the named cell lies inside the pinned region

@@ -152,6 +152,16 @@ def _engine(name: str):
 _LOADED: set = set()
 
 
+def _consistent(search, problem, domains: np.ndarray) -> tuple[np.ndarray, int]:
+    """(arc-consistent domains, the first cell left without a tile or -1): a cell that starts
+    with no tile (a pin of a label the rules never place there) counts, not only one that
+    propagation empties."""
+    empty = np.flatnonzero(~domains.any(1))
+    if len(empty):
+        return domains, int(empty[0])
+    return search.consistent(problem, domains)
+
+
 def _load(search, rules: RuleSet) -> float:
     """Seconds spent loading the compiled search from numba's cache (or compiling it), done once
     per process on a one-cell problem so that the solve time that is reported is the solve's."""
@@ -177,7 +187,11 @@ def _problem(rules: RuleSet, tshape, periodic) -> reference.Problem:
                 edge[axis] = -1 if o > 0 else 0
                 j[tuple(edge)] = -1
         nbr[d] = j.ravel()
-    return reference.Problem(tuple(tshape), nbr, rules.compat, rules.weights.astype(float))
+    # a tile the examples never showed has weight 0; a pin may still force it, so give it a
+    # weight that never wins a draw but keeps the entropy finite
+    w = rules.weights.astype(float)
+    w = np.where(w > 0, w, 1e-12 * max(float(w.max()), 1.0))
+    return reference.Problem(tuple(tshape), nbr, rules.compat, w)
 
 
 def solve(
@@ -243,7 +257,7 @@ def solve(
         stats |= {k: getattr(outcome, k, 0) for k in ("decisions", "backtracks", "resets")}
         return SolveResult(grid, tiles, ok, msg, where, stats)
 
-    base, bad = search.consistent(problem, _tile_domains(rules, tshape, size, periodic, bounded, pins).reshape(cells, -1))
+    base, bad = _consistent(search, problem, _tile_domains(rules, tshape, size, periodic, bounded, pins).reshape(cells, -1))
     if bad >= 0:
         decided = np.where(base.sum(1) == 1, base.argmax(1), -1)
         return result(decided, False, _explain(search, rules, tshape, size, periodic, bounded, pins), bad)
@@ -277,7 +291,7 @@ def _explain(search, rules, tshape, size, periodic, bounded, pins) -> str:
     problem = _problem(rules, tshape, periodic)
 
     def contradicts(ps, b):
-        return search.consistent(problem, _tile_domains(rules, tshape, size, periodic, b, ps).reshape(cells, -1))[1]
+        return _consistent(search, problem, _tile_domains(rules, tshape, size, periodic, b, ps).reshape(cells, -1))[1]
 
     if contradicts([], False) >= 0:
         return f"the rules cannot fill any grid of size {size} (periodic={periodic}): some direction has no allowed neighbour for any tile"
@@ -290,5 +304,21 @@ def _explain(search, rules, tshape, size, periodic, bounded, pins) -> str:
         if bad >= 0:
             where = tuple(int(v) for v in np.unravel_index(bad, tshape))
             before = "" if k == 0 else f" together with the pins before it ({', '.join(p.text for p in pins[:k])})"
-            return f"pin {pins[k].text!r}{before} is impossible under the rules: no tile fits at {where}"
+            # the first pinned cell (in x, y, z order) that makes it impossible: a binary search over
+            # the pin cut to its first m cells
+            cells_k = np.argwhere(pins[k].mask)
+            lo, hi = 1, len(cells_k)
+            while lo < hi:
+                m = (lo + hi) // 2
+                part = np.zeros_like(pins[k].mask)
+                part[tuple(cells_k[:m].T)] = True
+                if contradicts(pins[:k] + [Pin(part, pins[k].labels, pins[k].text)], bounded) >= 0:
+                    hi = m
+                else:
+                    lo = m + 1
+            cell = tuple(int(v) for v in cells_k[lo - 1])
+            labels = "|".join(rules.names[i] for i in pins[k].labels)
+            then = "" if cell == where else f", and then no tile fits at {where}"
+            return (f"pin {pins[k].text!r}{before} is impossible under the rules: {labels} cannot be at {cell}"
+                    + (" given the pinned cells before it" if lo > 1 else "") + then)
     return "the constraints contradict each other"
