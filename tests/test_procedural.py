@@ -132,9 +132,11 @@ def test_mesh_and_png(house, tmp_path):
     flat = np.random.default_rng(0).integers(0, 3, (9, 7, 1))
     names = ["#ff0000", "#00ff00", "#0000ff"]
     flat[0, 0, 0], flat[1, 0, 0], flat[2, 0, 0] = 0, 1, 2
-    save_grid(tmp_path / "f.png", flat, names, scale=2)
+    save_grid(tmp_path / "f.png", flat, names)  # 1 pixel per cell by default
     back, bnames = load_grid(tmp_path / "f.png")
     assert back.shape == flat.shape and (np.array(bnames)[back] == np.array(names)[flat]).all()
+    save_grid(tmp_path / "f4.png", flat, names, scale=4)
+    assert load_grid(tmp_path / "f4.png")[0].shape == (36, 28, 1)
     with pytest.raises(ProceduralError, match="cannot write"):
         save_grid(tmp_path / "h.xyz", house, NAMES)
 

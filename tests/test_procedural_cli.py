@@ -1,6 +1,7 @@
 """`invgfx buildings` and `invgfx rules` end to end, in process."""
 
 import numpy as np
+import pytest
 
 from invgfx.cli import main
 from invgfx.procedural import RuleSet, load_grid, pair_violations
@@ -32,3 +33,45 @@ def test_user_errors_print_one_line(tmp_path, capsys):
     assert main(["buildings", "generate", "--roof", "dome", "--out", str(house)]) == 1
     assert "roof" in capsys.readouterr().err
     assert main(["rules", "learn", str(tmp_path / "none.vox"), "--out", str(rules)]) == 1
+
+
+def flowers_sample(path, alpha=255):
+    """A 2D sample in the manner of WFC's Flowers: sky, a ground row at the bottom, stems with
+    flowers standing on it."""
+    from PIL import Image
+
+    sky, ground, stem, flower = (128, 192, 255), (128, 96, 64), (40, 160, 40), (220, 40, 40)
+    img = np.zeros((10, 12, 4), np.uint8)
+    img[..., :3], img[..., 3] = sky, 255
+    img[-1, :, :3] = ground  # image row -1 is the bottom (y = 0)
+    for x in (3, 8):
+        img[5:9, x, :3] = stem
+        img[4, x, :3] = flower
+    img[0, 0, 3] = alpha
+    Image.fromarray(img).save(path)
+    return "#%02x%02x%02x" % ground
+
+
+def test_2d_ground_is_the_bottom_row_and_png_reads_back_as_the_grid(tmp_path):
+    import imageio.v3 as iio
+
+    from invgfx.procedural import load_grid
+
+    sample, rules, out = tmp_path / "flowers.png", tmp_path / "rules.json", tmp_path / "out.png"
+    ground = flowers_sample(sample)
+    assert main(["rules", "learn", str(sample), "--model", "overlapping", "-n", "3", "--out", str(rules)]) == 0
+    assert main(["--seed", "3", "rules", "generate", str(rules), "--size", "30", "16", "1", "--ground", ground,
+                 "--out", str(out), "--out", str(tmp_path / "out.txt")]) == 0
+    assert iio.imread(out).shape[:2] == (16, 30)  # one pixel per cell
+    grid, names = load_grid(out)
+    labels = np.array(names)[grid[:, :, 0]]
+    assert (labels[:, 0] == ground).all() and not (labels[:, 1:] == ground).any()  # the bottom row, nowhere else
+    same, same_names = load_grid(tmp_path / "out.txt")
+    assert (np.array(same_names)[same] == np.array(names)[grid]).all()  # the PNG is the grid, exactly
+
+
+def test_2d_alpha_is_said_to_be_ignored(tmp_path):
+    sample = tmp_path / "a.png"
+    flowers_sample(sample, alpha=128)
+    with pytest.warns(UserWarning, match="alpha channel is ignored"):
+        assert main(["rules", "learn", str(sample), "--out", str(tmp_path / "r.json")]) == 0

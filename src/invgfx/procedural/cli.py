@@ -94,7 +94,10 @@ def register(sub) -> None:
     p.add_argument("--massing", help="a grid file whose occupied voxels the building must fill exactly")
     p.add_argument("--periodic", default="", help="axes that wrap, e.g. xy (default none)")
     p.add_argument("--free-edges", action="store_true", help="do not restrict border cells to the examples' border modules")
-    p.add_argument("--ground", help="label for the whole z=0 layer (and nowhere else)")
+    p.add_argument("--ground", help="label for the bottom and nowhere else: the z=0 layer, or in 2D (Z = 1) the "
+                   "bottom row y=0, as WFC's ground")
+    p.add_argument("--scale", type=int, default=None,
+                   help="PNG pixels per cell (2D, default 1: the image reads back as the grid) or per voxel edge (3D, default 8)")
     p.add_argument("--heuristic", choices=["entropy", "scanline"], default="entropy")
     p.add_argument("--no-backtracking", action="store_true", help="plain WFC: stop at the first contradiction")
     p.set_defaults(func=_rules_generate)
@@ -237,7 +240,7 @@ def _rules_generate(args) -> int:
     if not result.ok:
         raise ProceduralError(f"{args.rules}: no grid of size {size}: {result.message}")
     for out in args.out:
-        save_grid(out, result.grid, rules.names, merrell=rules.merrell)
+        save_grid(out, result.grid, rules.names, merrell=rules.merrell, **({"scale": args.scale} if args.scale else {}))
     print(f"{', '.join(args.out)}: {result.message} in {s['seconds']:.2f} s ({s['cells_per_second']:.0f} cells/s, "
           f"{s['backtracks']} backtracks, {s['resets']} block repairs; {s['load_seconds']:.2f} s loading the compiled search)")
     return 0

@@ -155,7 +155,7 @@ def write_merrell(path, grid, names, merrell: dict | None = None) -> None:
     write_atomic(path, "".join(out).encode())
 
 
-_MERRELL_NUMBER = re.compile(r"#(\d+)$")
+_MERRELL_NUMBER = re.compile(r"(?<=.)#(\d+)$")  # `wall#12`; a colour name `#806040` is not a number
 
 
 def merrell_numbers(names, merrell: dict | None = None) -> list[int]:
@@ -327,9 +327,16 @@ def read_png_example(path) -> tuple[np.ndarray, list[str]]:
     from PIL import Image
 
     try:
-        img = np.asarray(Image.open(path).convert("RGB"))
+        with Image.open(path) as opened:
+            rgba = np.asarray(opened.convert("RGBA"))
     except OSError as err:
         raise ProceduralError(f"{path}: cannot read as an image ({err})") from err
+    if (rgba[..., 3] < 255).any():
+        import warnings
+
+        warnings.warn(f"{path}: its alpha channel is ignored: labels are the RGB colours "
+                      f"({int((rgba[..., 3] < 255).sum())} pixels are not opaque)", stacklevel=2)
+    img = rgba[..., :3]
     flat = img.reshape(-1, 3)
     colours, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
     order = np.argsort(first)

@@ -27,16 +27,20 @@ def _project(p: np.ndarray, scale: float) -> np.ndarray:
     return np.stack([u, v], -1) * scale
 
 
-def render_voxels(grid: np.ndarray, names, scale: int = 8, quarter_turns: int = 0, hidden=("empty",), background=(245, 245, 240)) -> np.ndarray:
-    """(H, W, 3) uint8 picture of `grid` (X, Y, Z). `scale`: pixels per voxel edge;
-    `quarter_turns`: turn the grid about z first to see another side; labels named in
-    `hidden` are not drawn."""
+def render_voxels(grid: np.ndarray, names, scale: int | None = None, quarter_turns: int = 0, hidden=("empty",),
+                  background=(245, 245, 240)) -> np.ndarray:
+    """(H, W, 3) uint8 picture of `grid` (X, Y, Z). `scale`: pixels per voxel edge (default 8);
+    a 2D grid (Z = 1) is the image itself, `scale` pixels per cell (default 1, so that it reads
+    back as the same grid); `quarter_turns`: turn the grid about z first to see another side;
+    labels named in `hidden` are not drawn."""
     from PIL import Image, ImageDraw
 
     grid = np.asarray(grid)
     if grid.shape[2] == 1:
         img = palette(names)[grid[:, ::-1, 0].T]
-        return np.repeat(np.repeat(img, max(1, scale // 2), 0), max(1, scale // 2), 1)
+        k = max(1, scale or 1)
+        return np.repeat(np.repeat(img, k, 0), k, 1)
+    scale = scale or 8
     grid = np.rot90(grid, quarter_turns % 4, axes=(0, 1))
     solid = ~np.isin(grid, [i for i, n in enumerate(names) if n in hidden])
     X, Y, Z = grid.shape

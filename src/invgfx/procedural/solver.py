@@ -215,7 +215,8 @@ def solve(
     pins: user constraints (see `Pin.parse`, `massing_pins`). periodic: wrap per axis.
     bounded: restrict border cells of non-periodic axes to tiles the examples showed on the
     same face (else borders are free). ground: a label to put on every voxel of z = 0 and
-    nowhere else. heuristic: "entropy" (least entropy first) or "scanline".
+    nowhere else (2D grids, Z = 1: the bottom row y = 0, as WFC's ground).
+    heuristic: "entropy" (least entropy first) or "scanline".
     backtracking=False gives plain WFC: stop at the first contradiction.
     max_resets: block repairs allowed before giving up (default grows with the size).
     engine: "fast" (compiled) or "reference" (plain Python); both give the same grid."""
@@ -237,8 +238,11 @@ def solve(
             raise ProceduralError(f"ground={ground!r} is not a label of the rules; they know: {', '.join(rules.names)}")
         g = rules.names.index(ground)
         layer = np.zeros(size, bool)
-        layer[:, :, 0] = True
-        pins += [Pin(layer, (g,), f"ground layer {ground}"), Pin(~layer, tuple(i for i in range(len(rules.names)) if i != g), f"no {ground} above z=0")]
+        axis = 1 if size[2] == 1 else 2  # 2D grids (Z = 1) stand on their bottom row, y = 0
+        layer[(slice(None),) * axis + (0,)] = True
+        where = "row y=0" if axis == 1 else "layer z=0"
+        pins += [Pin(layer, (g,), f"ground {where} {ground}"),
+                 Pin(~layer, tuple(i for i in range(len(rules.names)) if i != g), f"no {ground} off the {where}")]
     load_seconds = _load(search, rules)
     t0 = time.perf_counter()
     problem = _problem(rules, tshape, periodic)
