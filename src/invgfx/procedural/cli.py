@@ -98,7 +98,13 @@ def register(sub) -> None:
                    "bottom row y=0, as WFC's ground")
     p.add_argument("--scale", type=int, default=None,
                    help="PNG pixels per cell (2D, default 1: the image reads back as the grid) or per voxel edge (3D, default 8)")
-    p.add_argument("--heuristic", choices=["entropy", "scanline"], default="entropy")
+    p.add_argument("--heuristic", choices=["entropy", "scanline"], default=None,
+                   help="which cell to decide next: least entropy first, or in x, y, z order (z fastest: column by "
+                        "column, bottom up); default scanline for adjacency rules with --choice context, else entropy")
+    p.add_argument("--choice", choices=["context", "frequency"], default="context",
+                   help="how to draw its tile: context (default; weighted by how often the decided neighbours sit "
+                        "beside it in the examples, which keeps their walls and floors) or frequency (WFC's global "
+                        "frequencies)")
     p.add_argument("--no-backtracking", action="store_true", help="plain WFC: stop at the first contradiction")
     p.set_defaults(func=_rules_generate)
 
@@ -235,7 +241,8 @@ def _rules_generate(args) -> int:
         occupied = ~np.isin(np.array(names)[grid], ["empty", "ground"])
         pins += massing_pins(occupied, rules.names)
     result = solve(rules, size, pins=pins, periodic=tuple(a in args.periodic for a in "xyz"), bounded=not args.free_edges,
-                   ground=args.ground, seed=args.seed, heuristic=args.heuristic, backtracking=not args.no_backtracking, progress=True)
+                   ground=args.ground, seed=args.seed, heuristic=args.heuristic, choice=args.choice,
+                   backtracking=not args.no_backtracking, progress=True)
     s = result.stats
     if not result.ok:
         raise ProceduralError(f"{args.rules}: no grid of size {size}: {result.message}")

@@ -14,7 +14,13 @@ decisions (cell, tile, trail length before it) and the tile assigned to each cel
   entry, and for every cell when the domains are rebuilt.
 * Propagation is AC-3: cells wait on a LIFO stack (each at most once); a popped cell narrows
   each neighbour to the union of what its tiles allow in that direction.
-* Choice: pop the least key, draw a tile with the learned frequencies, propagate.
+* Choice: pop the least key, draw a tile with the learned frequencies, propagate. With a
+  `context` table (the adjacency model) a tile's weight is its frequency times, for every
+  neighbour already down to one tile a, how often a sits on that side of it in the examples
+  per occurrence of the tile: context[d, t, a] = counts[d, t, a] / w_t. Those conditional
+  frequencies are what keeps a courtyard's floor a floor and a wall a wall: drawn with the
+  global frequencies alone, every cell is an independent draw and large structures dissolve
+  into noise. Products only (no exp/log), so both engines round alike.
 * Contradiction: chronological backtracking (undo the last decision, forbid its tile,
   propagate); after `backtrack_limit` backtracks since the last repair, block repair: drop
   the newest decision and every decision within a Chebyshev radius of the contradiction,
@@ -55,12 +61,15 @@ class Problem:
     """A tile grid to fill. shape: (Tx, Ty, Tz), cells in C order. nbr: (6, N) int64, the
     neighbour of each cell in direction d ([+x,-x,+y,-y,+z,-z]), -1 past a bounded edge.
     compat: (6, T, T) bool, tile b allowed at cell + d when tile a is at the cell.
-    weights: (T,) tile frequencies (> 0 for every tile a domain may hold)."""
+    weights: (T,) tile frequencies (> 0 for every tile a domain may hold).
+    context: (6, T, T) float, the conditional frequencies of the choice (module docstring), or
+    None: draw with `weights` alone (WFC's rule)."""
 
     shape: tuple[int, int, int]
     nbr: np.ndarray
     compat: np.ndarray
     weights: np.ndarray
+    context: np.ndarray | None = None
 
     @property
     def wlogw(self) -> np.ndarray:
@@ -123,6 +132,7 @@ class _Search:
         self.nbr = problem.nbr.tolist()
         self.compat = [_pack(problem.compat[d]) for d in range(6)]
         self.w, self.wlogw = problem.weights.astype(float).tolist(), problem.wlogw.tolist()
+        self.context = None if problem.context is None else problem.context.tolist()
         self.settings = settings
         self.rng = SplitMix64(settings.seed)
         self.support: dict[int, tuple[int, ...]] = {}  # memo: domain -> allowed per direction
@@ -224,16 +234,25 @@ class _Search:
                 return i
         return -1
 
-    def choose(self, dom: int) -> int:
-        """A tile of `dom`, drawn with the learned frequencies."""
-        tiles = _bits(dom)
+    def choose(self, i: int) -> int:
+        """A tile of cell i's domain, drawn with the learned frequencies (times the context of
+        its decided neighbours, see the module docstring)."""
+        tiles = _bits(self.dom[i])
+        p = [self.w[t] for t in tiles]
+        if self.context is not None:
+            for d in range(6):
+                j = self.nbr[d][i]
+                if j >= 0 and self.dom[j] and not self.dom[j] & (self.dom[j] - 1):
+                    a = self.dom[j].bit_length() - 1
+                    for k, t in enumerate(tiles):
+                        p[k] *= self.context[d][t][a]
         total = 0.0
-        for t in tiles:
-            total += self.w[t]
+        for q in p:
+            total += q
         r = self.rng.random() * total
         cum = 0.0
-        for t in tiles:
-            cum += self.w[t]
+        for t, q in zip(tiles, p):
+            cum += q
             if cum > r:
                 return t
         return tiles[-1]
@@ -280,7 +299,7 @@ def search(problem: Problem, base: np.ndarray, settings: Settings, progress=None
         i = s.next_cell()
         if i < 0:
             return done(SOLVED)
-        t = s.choose(s.dom[i])
+        t = s.choose(i)
         s.decisions.append((i, t, len(s.trail)))
         assigned[i] = t
         s.set(i, 1 << t)

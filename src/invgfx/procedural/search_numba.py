@@ -32,7 +32,7 @@ STAMP, ASSIGNED, WAITING, STACK, DCELL, DTILE, DMARK, NARROWED, SEEN = range(9)
 # slots of `ints`
 TLEN, HLEN, DLEN, CLOCK, NDEC, NBT, NRES, SINCE, RADIUS, LAST, RLEFT = range(11)
 # slots of `cfg`
-ENTROPY, BACKTRACKING, LIMIT, SX, SY, SZ = range(6)
+ENTROPY, BACKTRACKING, LIMIT, SX, SY, SZ, CONTEXT = range(7)
 
 _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S11, _S27, _S30, _S31, _S58 = (np.uint64(k) for k in (11, 27, 30, 31, 58))
@@ -267,13 +267,32 @@ def _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlog
 
 
 @njit(cache=True)
-def _choose(row, w, rng):
-    """A tile of the domain row, drawn with the learned frequencies."""
+def _tile_weight(t, i, dom, nbr, ctx, w, cfg):
+    """Tile t's weight at cell i: its frequency, times ctx[d, t, a] for every neighbour down to
+    one tile a (in direction order, as search.py multiplies)."""
+    p = w[t]
+    if cfg[CONTEXT] == 0:
+        return p
+    for d in range(6):
+        j = nbr[d, i]
+        if j >= 0 and _single(dom[j]):
+            for q in range(dom.shape[1]):
+                if dom[j, q] != 0:
+                    p *= ctx[d, t, 64 * q + _low_bit(dom[j, q])]
+                    break
+    return p
+
+
+@njit(cache=True)
+def _choose(dom, i, nbr, ctx, w, rng, cfg):
+    """A tile of cell i's domain, drawn with the learned frequencies (and the context of its
+    decided neighbours, see search.py)."""
+    row = dom[i]
     total = 0.0
     for q in range(row.shape[0]):
         x = row[q]
         while x != 0:
-            total += w[64 * q + _low_bit(x)]
+            total += _tile_weight(64 * q + _low_bit(x), i, dom, nbr, ctx, w, cfg)
             x &= x - 1
     r = _random(rng) * total
     cum = 0.0
@@ -282,7 +301,7 @@ def _choose(row, w, rng):
         x = row[q]
         while x != 0:
             t = 64 * q + _low_bit(x)
-            cum += w[t]
+            cum += _tile_weight(t, i, dom, nbr, ctx, w, cfg)
             if cum > r:
                 return t
             x &= x - 1
@@ -307,7 +326,7 @@ def _near(a, b, radius, cfg):
 
 
 @njit(cache=True)
-def _run(dom, base, nbr, compat, w, wlogw, cells, ints, cfg, rng, tcell, trow, hkey, hent, sup, budget):
+def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, trow, hkey, hent, sup, budget):
     """Decide up to `budget` cells. Returns (status, conflict cell or -1, trail arrays);
     status RUNNING means: call again."""
     N, W = dom.shape
@@ -316,7 +335,7 @@ def _run(dom, base, nbr, compat, w, wlogw, cells, ints, cfg, rng, tcell, trow, h
         i = _next_cell(hkey, hent, ints, cells[STAMP])
         if i < 0:
             return SOLVED, -1, tcell, trow
-        t = _choose(dom[i], w, rng)
+        t = _choose(dom, i, nbr, ctx, w, rng, cfg)
         n = ints[DLEN]
         cells[DCELL, n], cells[DTILE, n], cells[DMARK, n] = i, t, ints[TLEN]
         ints[DLEN] = n + 1
@@ -401,7 +420,9 @@ class _State:
         self.cells[ASSIGNED] = -1
         self.ints = np.zeros(11, np.int64)
         self.ints[RADIUS], self.ints[LAST], self.ints[RLEFT] = 2, -1, settings.max_resets
-        self.cfg = np.array([settings.heuristic == "entropy", settings.backtracking, settings.backtrack_limit, *problem.shape], np.int64)
+        self.cfg = np.array([settings.heuristic == "entropy", settings.backtracking, settings.backtrack_limit, *problem.shape,
+                             problem.context is not None], np.int64)
+        self.ctx = (np.zeros((6, 1, 1)) if problem.context is None else np.ascontiguousarray(problem.context, np.float64))
         self.rng = np.array([settings.seed & (2**64 - 1)], np.uint64)
         self.tcell = np.empty(4 * N + 64, np.int64)
         self.trow = np.empty((4 * N + 64, self.base.shape[1]), np.int64)
@@ -436,7 +457,7 @@ def search(problem: Problem, base: np.ndarray, settings: Settings, progress=None
                                 s.w, s.wlogw, s.cfg, s.rng, s.sup)
     budget = chunk if progress is not None else 2**62
     while True:
-        status, conflict, s.tcell, s.trow = _run(s.dom, s.base, s.nbr, s.compat, s.w, s.wlogw, s.cells, s.ints, s.cfg, s.rng,
+        status, conflict, s.tcell, s.trow = _run(s.dom, s.base, s.nbr, s.compat, s.ctx, s.w, s.wlogw, s.cells, s.ints, s.cfg, s.rng,
                                                  s.tcell, s.trow, s.hkey, s.hent, s.sup, budget)
         if status != RUNNING:
             break

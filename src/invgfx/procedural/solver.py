@@ -175,8 +175,10 @@ def _load(search, rules: RuleSet) -> float:
     return time.perf_counter() - t0
 
 
-def _problem(rules: RuleSet, tshape, periodic) -> reference.Problem:
-    """Neighbour table (6, N) of the tile grid: -1 past a bounded edge, wrapped on periodic axes."""
+def _problem(rules: RuleSet, tshape, periodic, choice: str = "frequency") -> reference.Problem:
+    """The search problem: the neighbour table (6, N) of the tile grid (-1 past a bounded edge,
+    wrapped on periodic axes), compatibilities, weights and, for choice "context", the
+    conditional frequencies of the adjacency model (see search.py)."""
     idx = np.arange(int(np.prod(tshape))).reshape(tshape)
     nbr = np.empty((6, idx.size), np.int64)
     for d, (dx, dy, dz) in enumerate(DIRECTIONS):
@@ -191,7 +193,10 @@ def _problem(rules: RuleSet, tshape, periodic) -> reference.Problem:
     # weight that never wins a draw but keeps the entropy finite
     w = rules.weights.astype(float)
     w = np.where(w > 0, w, 1e-12 * max(float(w.max()), 1.0))
-    return reference.Problem(tuple(tshape), nbr, rules.compat, w)
+    context = None
+    if choice == "context" and rules.patterns is None:  # overlapping patterns carry their context already
+        context = rules.counts.astype(float) / w[None, :, None]
+    return reference.Problem(tuple(tshape), nbr, rules.compat, w, context)
 
 
 def solve(
@@ -203,7 +208,8 @@ def solve(
     bounded: bool = True,
     ground: str | None = None,
     seed: int = 0,
-    heuristic: str = "entropy",
+    heuristic: str | None = None,
+    choice: str = "context",
     backtracking: bool = True,
     backtrack_limit: int = 64,
     max_resets: int | None = None,
@@ -216,12 +222,21 @@ def solve(
     bounded: restrict border cells of non-periodic axes to tiles the examples showed on the
     same face (else borders are free). ground: a label to put on every voxel of z = 0 and
     nowhere else (2D grids, Z = 1: the bottom row y = 0, as WFC's ground).
-    heuristic: "entropy" (least entropy first) or "scanline".
+    heuristic: "entropy" (least entropy first), "scanline" (cells in x, y, z order, z fastest:
+    column by column, bottom up) or None: scanline for the adjacency model with choice
+    "context" (measured closest to the examples, docs/procedural.md), else entropy.
+    choice: "context" (a tile's frequency times how often its decided neighbours sit beside it
+    in the examples: the adjacency model keeps the examples' large structures) or
+    "frequency" (WFC's global frequencies).
     backtracking=False gives plain WFC: stop at the first contradiction.
     max_resets: block repairs allowed before giving up (default grows with the size).
     engine: "fast" (compiled) or "reference" (plain Python); both give the same grid."""
+    if heuristic is None:
+        heuristic = "scanline" if rules.patterns is None and choice == "context" else "entropy"
     if heuristic not in ("entropy", "scanline"):
         raise ProceduralError(f"heuristic={heuristic!r}; use 'entropy' or 'scanline'")
+    if choice not in ("context", "frequency"):
+        raise ProceduralError(f"choice={choice!r}; use 'context' or 'frequency'")
     search = _engine(engine)
     size = tuple(int(s) for s in size)
     periodic = tuple(bool(p) for p in periodic)
@@ -245,7 +260,7 @@ def solve(
                  Pin(~layer, tuple(i for i in range(len(rules.names)) if i != g), f"no {ground} off the {where}")]
     load_seconds = _load(search, rules)
     t0 = time.perf_counter()
-    problem = _problem(rules, tshape, periodic)
+    problem = _problem(rules, tshape, periodic, choice)
     cells = int(np.prod(tshape))
 
     def result(tiles, ok, msg, cell=None, outcome=None):
