@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from invgfx.procedural import NAMES, Pin, generate_building, learn_adjacency, learn_overlapping, massing_pins, random_params, solve
+from invgfx.procedural import NAMES, Pin, generate_building, learn_adjacency, learn_overlapping, massing_pins, pair_violations, random_params, solve
 from invgfx.procedural import search, search_numba
 from invgfx.procedural.modules import occupancy
 from invgfx.procedural.solver import _problem, _tile_domains
@@ -96,3 +96,19 @@ def test_without_numba_solve_warns_and_uses_the_reference(rules, monkeypatch):
     with pytest.warns(UserWarning, match="numba is not installed"):
         slow = solve(rules, (10, 10, 5), seed=3)
     assert slow.stats["engine"] == "search" and (slow.grid == fast.grid).all()
+
+
+@pytest.mark.parametrize("example", ["castle", "city"])
+def test_large_grids_split_in_halves_give_one_valid_grid_for_any_thread_count(monkeypatch, example):
+    from invgfx.procedural import examples
+    from invgfx.procedural import solver
+
+    monkeypatch.setattr(solver, "SPLIT_CELLS", 2000)  # split grids this small, so the reference can follow
+    grid, names, _ = getattr(examples, example)()
+    rules = learn_adjacency([grid], names)
+    size = (36, 20, grid.shape[2])
+    one = solve(rules, size, seed=4, threads=1)
+    two = solve(rules, size, seed=4, threads=2)
+    ref = solve(rules, size, seed=4, threads=2, engine="reference")
+    assert one.ok and np.array_equal(one.grid, two.grid) and np.array_equal(one.grid, ref.grid)
+    assert pair_violations(two.grid, rules)[0] == 0 and len(two.stats["thread_seconds"]) == 3

@@ -106,6 +106,9 @@ def register(sub) -> None:
                         "beside it in the examples, which keeps their walls and floors) or frequency (WFC's global "
                         "frequencies)")
     p.add_argument("--no-backtracking", action="store_true", help="plain WFC: stop at the first contradiction")
+    p.add_argument("--threads", type=int, default=2,
+                   help="grids of 100,000+ cells are solved as two halves and a seam; this many halves at once "
+                        "(default 2; the grid is the same for any value)")
     p.set_defaults(func=_rules_generate)
 
     p = rsub.add_parser("convert", help="convert a grid between formats", description="Read a grid and write it in another format.", epilog=RULES_EPILOG, formatter_class=_RAW)
@@ -242,7 +245,7 @@ def _rules_generate(args) -> int:
         pins += massing_pins(occupied, rules.names)
     result = solve(rules, size, pins=pins, periodic=tuple(a in args.periodic for a in "xyz"), bounded=not args.free_edges,
                    ground=args.ground, seed=args.seed, heuristic=args.heuristic, choice=args.choice,
-                   backtracking=not args.no_backtracking, progress=True)
+                   backtracking=not args.no_backtracking, progress=True, threads=args.threads)
     s = result.stats
     if not result.ok:
         raise ProceduralError(f"{args.rules}: no grid of size {size}: {result.message}")

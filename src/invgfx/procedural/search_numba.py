@@ -15,7 +15,8 @@ result; only the data layout differs.
 
 Compiled functions are cached on disk (`cache=True`): the first call in a fresh checkout
 compiles (about 20 s on the shared 2-core machine), later processes load the cache (under
-a second).
+a second). They release the GIL (`nogil=True`), so that `solver.solve` can run the two
+halves of a large grid on two threads at once.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ for _k in range(64):
     _DEBRUIJN[((1 << _k) * 0x03F79D71B4CB0A89 & (2**64 - 1)) >> 58] = _k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _random(rng):
     """SplitMix64 (rng: uint64[1] state), as `search.SplitMix64.random`."""
     s = rng[0] + _GOLDEN
@@ -52,14 +53,14 @@ def _random(rng):
     return ((z ^ (z >> _S31)) >> _S11) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _low_bit(x):
     """Index of the lowest set bit of the nonzero int64 x."""
     low = np.uint64(x & -x)
     return _DEBRUIJN[(low * _DEBRUIJN_MUL) >> _S58]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _single(row):
     """True if the domain row holds exactly one tile."""
     seen = False
@@ -71,7 +72,7 @@ def _single(row):
     return seen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _before(key, cell, st, hkey, hent, b):
     """(key, cell, st) orders before heap entry b."""
     if key != hkey[b]:
@@ -81,12 +82,12 @@ def _before(key, cell, st, hkey, hent, b):
     return st < hent[b, 1]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _place(hkey, hent, k, key, cell, st):
     hkey[k], hent[k, 0], hent[k, 1] = key, cell, st
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sift_down(hkey, hent, n, k):
     """Move entry k down to its place among the first n (children move up into the hole)."""
     key, cell, st = hkey[k], hent[k, 0], hent[k, 1]
@@ -103,7 +104,7 @@ def _sift_down(hkey, hent, n, k):
     _place(hkey, hent, k, key, cell, st)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _heap_push(hkey, hent, ints, stamp, key, cell, st):
     n = ints[HLEN]
     if n == hkey.shape[0]:  # full: keep the live entries only (<= one per cell)
@@ -124,7 +125,7 @@ def _heap_push(hkey, hent, ints, stamp, key, cell, st):
     ints[HLEN] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _next_cell(hkey, hent, ints, stamp):
     """Pop entries until a live one: its cell, or -1 when the heap is empty."""
     while ints[HLEN] > 0:
@@ -139,7 +140,7 @@ def _next_cell(hkey, hent, ints, stamp):
     return -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _key(row, i, w, wlogw, cfg, rng):
     if cfg[ENTROPY] == 0:
         return float(i)
@@ -155,21 +156,21 @@ def _key(row, i, w, wlogw, cfg, rng):
     return math.log(total) - s / total + 1e-6 * _random(rng)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _restamp(cells, ints, i):
     """Cell i's domain changed: a new stamp makes its heap entries stale."""
     ints[CLOCK] += 1
     cells[STAMP, i] = ints[CLOCK]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _push(dom, i, cells, ints, hkey, hent, w, wlogw, cfg, rng):
     """A heap entry for cell i at its current stamp, if it still has a choice."""
     if not _single(dom[i]):
         _heap_push(hkey, hent, ints, cells[STAMP], _key(dom[i], i, w, wlogw, cfg, rng), i, cells[STAMP, i])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _trail_push(tcell, trow, ints, i, row):
     """Append (i, copy of row), growing the trail by doubling; returns the trail arrays."""
     n = ints[TLEN]
@@ -186,7 +187,7 @@ def _trail_push(tcell, trow, ints, i, row):
     return tcell, trow
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wlogw, cfg, rng, searching, sup):
     """AC-3 from the `sp` cells on the stack (cells[STACK]); returns (a cell whose domain
     became empty or -1, trail arrays)."""
@@ -245,7 +246,7 @@ def _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wl
     return -1, tcell, trow
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng, sup):
     """Domains = base with the assigned tiles fixed, made arc consistent; fresh trail,
     decisions and heap. Returns (a contradicting cell or -1, trail arrays)."""
@@ -266,7 +267,7 @@ def _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlog
     return bad, tcell, trow
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tile_weight(t, i, dom, nbr, ctx, w, cfg):
     """Tile t's weight at cell i: its frequency, times ctx[d, t, a] for every neighbour down to
     one tile a (in direction order, as search.py multiplies)."""
@@ -283,7 +284,7 @@ def _tile_weight(t, i, dom, nbr, ctx, w, cfg):
     return p
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _choose(dom, i, nbr, ctx, w, rng, cfg):
     """A tile of cell i's domain, drawn with the learned frequencies (and the context of its
     decided neighbours, see search.py)."""
@@ -308,7 +309,7 @@ def _choose(dom, i, nbr, ctx, w, rng, cfg):
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _undo(dom, mark, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng):
     while ints[TLEN] > mark:
         n = ints[TLEN] - 1
@@ -319,13 +320,13 @@ def _undo(dom, mark, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng):
         _push(dom, tcell[n], cells, ints, hkey, hent, w, wlogw, cfg, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _near(a, b, radius, cfg):
     ny, nz = cfg[SY], cfg[SZ]
     return max(abs(a // (ny * nz) - b // (ny * nz)), abs(a // nz % ny - b // nz % ny), abs(a % nz - b % nz)) <= radius
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, trow, hkey, hent, sup, budget):
     """Decide up to `budget` cells. Returns (status, conflict cell or -1, trail arrays);
     status RUNNING means: call again."""

@@ -89,7 +89,8 @@ def massing_pins(occupied: np.ndarray, names: list[str], outside=("empty", "grou
 class SolveResult:
     """grid: labels (X, Y, Z); when ok is False, the labels of the decided tiles (tile-grid
     shape), -1 where undecided. tiles: the tile grid. message: what happened, in words.
-    conflict: the tile cell where it got stuck, if any. stats: seconds (the solve's own),
+    conflict: the tile cell where it got stuck, if any. stats: seconds (the solve's own, wall),
+        thread_seconds (a large grid: CPU seconds of its two halves, each on its thread, and the seam),
         load_seconds (loading the compiled search, the first solve of a process), cells_per_second,
     decisions, backtracks, resets, engine (the search module that ran)."""
 
@@ -150,6 +151,80 @@ def _engine(name: str):
 
 
 _LOADED: set = set()
+SPLIT_CELLS = 100_000  # tile grids this large are solved as two halves and a seam
+SEAM = 8  # tile cells between the halves, solved last with the halves' faces fixed
+
+
+def _split_axis(tshape) -> int:
+    return 0 if tshape[0] >= tshape[1] else 1
+
+
+def _split_search(search, rules, tshape, periodic, choice, base, settings, threads: int):
+    """Both cores on one large grid: the halves on either side of a seam SEAM cells wide are
+    independent problems, solved at once on `threads` threads (the compiled search releases
+    the GIL); then the seam is solved with the halves' faces fixed, widened (x2, x4) into the
+    halves if it does not close, and last the whole of the high half is solved again after the
+    low one. -> search.Outcome over the whole tile grid, or None when
+    a half or the seam fails (the caller then searches the whole grid). Each part draws from
+    its own seed (settings.seed, part), so the grid does not depend on `threads`."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    axis, T = _split_axis(tshape), rules.n_tiles
+    n = tshape[axis]
+    dom = base.reshape(*tshape, T)
+    sub_periodic = tuple(p and a != axis for a, p in enumerate(periodic))
+
+    def slab(a, b):
+        index = [slice(None)] * 3
+        index[axis] = slice(a, b)
+        return tuple(index)
+
+    seconds = {}  # part -> CPU seconds of the thread that solved it
+
+    def solve_part(part, a, b, fixed=None):
+        t0 = time.thread_time()
+        try:
+            return _solve_slab(part, a, b, fixed)
+        finally:
+            seconds[part] = time.thread_time() - t0
+
+    def _solve_slab(part, a, b, fixed):
+        shape = tuple(b - a if k == axis else s for k, s in enumerate(tshape))
+        problem = _problem(rules, shape, sub_periodic, choice)
+        domains = dom[slab(a, b)].copy()
+        if fixed is not None:  # the faces of the solved halves: one tile each
+            for face, tiles in fixed:
+                domains[slab(face - a, face - a + 1)] = np.eye(T, dtype=bool)[tiles]
+        start, bad = _consistent(search, problem, domains.reshape(-1, T))
+        if bad >= 0:
+            return None
+        out = search.search(problem, start, replace(settings, seed=settings.seed * 1_000_003 + part))
+        return out if out.status == reference.SOLVED else None
+
+    lo, hi = n // 2 - SEAM // 2, n // 2 + SEAM // 2
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        halves = list(pool.map(lambda args: solve_part(*args), [(1, 0, lo), (2, hi, n)]))
+    if any(h is None for h in halves):
+        return None
+    tiles = np.empty(tshape, np.int64)
+    tiles[slab(0, lo)] = halves[0].tiles.reshape(tiles[slab(0, lo)].shape)
+    tiles[slab(hi, n)] = halves[1].tiles.reshape(tiles[slab(hi, n)].shape)
+    # the seam, widened; last, everything past the low half (a structure that must run through
+    # the whole grid, like a street, cannot meet an independent half): sequential, not lost
+    for k, width in enumerate((SEAM, 2 * SEAM, 4 * SEAM, None)):
+        a, b = (lo, n) if width is None else (max(0, n // 2 - width // 2), min(n, n // 2 + width // 2))
+        fixed = [(face, tiles[slab(face, face + 1)]) for face in (a - 1, b) if 0 <= face < n]
+        ea, eb = max(0, a - 1), min(n, b + 1)
+        seam = solve_part(3 + k, ea, eb, fixed)
+        if seam is not None:
+            tiles[slab(ea, eb)] = seam.tiles.reshape(tiles[slab(ea, eb)].shape)
+            parts = [*halves, seam]
+            out = reference.Outcome(reference.SOLVED, -1, tiles.ravel(), sum(o.decisions for o in parts),
+                                    sum(o.backtracks for o in parts), sum(o.resets for o in parts))
+            out.thread_seconds = [seconds[1], seconds[2], sum(v for k, v in seconds.items() if k > 2)]
+            return out
+    return None
 
 
 def _consistent(search, problem, domains: np.ndarray) -> tuple[np.ndarray, int]:
@@ -215,6 +290,7 @@ def solve(
     max_resets: int | None = None,
     progress: bool = False,
     engine: str = "fast",
+    threads: int = 2,
 ) -> SolveResult:
     """Fill a label grid of `size` (X, Y, Z) that satisfies `rules` exactly.
 
@@ -230,7 +306,9 @@ def solve(
     "frequency" (WFC's global frequencies).
     backtracking=False gives plain WFC: stop at the first contradiction.
     max_resets: block repairs allowed before giving up (default grows with the size).
-    engine: "fast" (compiled) or "reference" (plain Python); both give the same grid."""
+    engine: "fast" (compiled) or "reference" (plain Python); both give the same grid.
+    threads: how many of a large grid's two halves run at once (`_split_search`); the grid is
+    the same for any value, only the wall time changes."""
     if heuristic is None:
         heuristic = "scanline" if rules.patterns is None and choice == "context" else "entropy"
     if heuristic not in ("entropy", "scanline"):
@@ -274,6 +352,8 @@ def solve(
         stats = {"seconds": seconds, "cells": cells, "cells_per_second": cells / max(seconds, 1e-9),
                  "engine": search.__name__.rsplit(".", 1)[-1], "load_seconds": load_seconds}
         stats |= {k: getattr(outcome, k, 0) for k in ("decisions", "backtracks", "resets")}
+        if getattr(outcome, "thread_seconds", None):  # split: CPU seconds of the two halves and of the seam
+            stats["thread_seconds"] = outcome.thread_seconds
         return SolveResult(grid, tiles, ok, msg, where, stats)
 
     base, bad = _consistent(search, problem, _tile_domains(rules, tshape, size, periodic, bounded, pins).reshape(cells, -1))
@@ -286,7 +366,13 @@ def solve(
         from tqdm import tqdm
 
         bar = tqdm(total=cells, desc="solve", unit="cell", leave=False)
-    out = search.search(problem, base, settings, progress=None if bar is None else lambda k: bar.update(k - bar.n))
+    out = None
+    if cells >= SPLIT_CELLS and not periodic[_split_axis(tshape)]:
+        out = _split_search(search, rules, tshape, periodic, choice, base, settings, threads)
+        if bar is not None:
+            bar.update(cells)
+    if out is None:  # small, periodic along the split, or a seam that would not close: one search
+        out = search.search(problem, base, settings, progress=None if bar is None else lambda k: bar.update(k - bar.n))
     if bar is not None:
         bar.close()
     j = out.conflict
