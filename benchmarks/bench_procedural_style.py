@@ -9,7 +9,11 @@ frequencies) and cell order, the style distance of 40 x 40 outputs to their exam
 (`invgfx.procedural.style`), and success / cells per second at 40x40x10, 80x80x20 and
 160x160x20 (CPU time, one process).
 
-    python benchmarks/bench_procedural_style.py [--seeds 10] [--big-seeds 3]
+Two threads: large grids are solved as two halves at once and a seam (`solver._split_search`);
+wall seconds with 1 and 2 threads, interleaved, and the CPU seconds each half's thread spent.
+
+    python benchmarks/bench_procedural_style.py [--seeds 10] [--big-seeds 3] [--only style,speed,threads]
+    python benchmarks/bench_procedural_style.py --only figure --figure docs/images/rules_style.png
 """
 
 from __future__ import annotations
@@ -41,13 +45,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="outputs per row at 40x40 and 80x80")
     parser.add_argument("--big-seeds", type=int, default=3, help="outputs per row at 160x160x20")
+    parser.add_argument("--only", default="style,speed,threads", help="tables to print (comma-separated; figure)")
+    parser.add_argument("--figure", default="rules_style.png", help="with --only figure: where to write the picture")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     examples = {}
     for make in (castle, city):
         grid, names, _ = make()
         examples[make.__name__] = ([grid], grid, names)
     examples["buildings"] = buildings()
     print(f"{platform.machine()}, numba search, CPU seconds of one process")
+    if "style" in only:
+        style_table(examples, args)
+    if "speed" in only:
+        speed_table(examples, args)
+    if "threads" in only:
+        threads_table(examples, args)
+    if "figure" in only:
+        figure(examples, args.figure)
+
+
+def figure(examples, path) -> None:
+    """Per example (castle, city): the example, a 40 x 40 output drawn by context (the default)
+    and one drawn by global frequency (WFC's rule), side by side."""
+    from PIL import Image
+
+    from invgfx.procedural.render import render_voxels
+
+    rows = []
+    for name in ("castle", "city"):
+        grids, whole, names = examples[name]
+        rules = learn_adjacency(grids, names)
+        pictures = [render_voxels(whole, names, scale=5)]
+        for choice in ("context", "frequency"):
+            pictures.append(render_voxels(solve(rules, (40, 40, whole.shape[2]), seed=1, choice=choice).grid, names, scale=5))
+        h = max(p.shape[0] for p in pictures)
+        rows.append(np.concatenate([np.pad(p, ((h - p.shape[0], 0), (0, 8), (0, 0)), constant_values=255) for p in pictures], 1))
+    w = max(r.shape[1] for r in rows)
+    Image.fromarray(np.concatenate([np.pad(r, ((0, 8), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in rows])).save(path)
+    print(f"wrote {path}: example | by context (default) | by frequency, for castle and city")
+
+
+def style_table(examples, args) -> None:
     print("\n| example | choice | order | label KL | non-empty (output - example) | column height W1 (voxels) | "
           "height ratio | structure size ratio |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
@@ -61,6 +100,9 @@ def main() -> None:
             m = {k: float(np.mean([d[k] for d in ds])) for k in ds[0]}
             print(f"| {name} | {choice} | {order} | {m['label_kl']:.3f} | {m['non_empty']:+.3f} | {m['height_w1']:.2f} | "
                   f"{m['height_ratio']:.2f} | {m['structure_ratio']:.2f} |", flush=True)
+
+
+def speed_table(examples, args) -> None:
     print("\n| example | choice | order | size | solved | cells / s | backtracks / repairs per grid |")
     print("|---|---|---|---|---:|---:|---:|")
     for name, (grids, whole, names) in examples.items():
@@ -77,6 +119,28 @@ def main() -> None:
                     ok, bt, rs = ok + r.ok, bt + r.stats["backtracks"], rs + r.stats["resets"]
                 print(f"| {name} | {choice} | {order} | {'x'.join(map(str, size))} | {ok}/{n} | "
                       f"{n * np.prod(size) / cpu:,.0f} | {bt / n:.1f} / {rs / n:.2f} |", flush=True)
+
+
+def threads_table(examples, args) -> None:
+    print("\n| example | size | wall s, 1 thread | wall s, 2 threads | speed-up | CPU s of the halves' threads (2 threads) | seam + rest CPU s |")
+    print("|---|---|---:|---:|---:|---|---:|")
+    for name, (grids, whole, names) in examples.items():
+        rules = learn_adjacency(grids, names)
+        solve(rules, (8, 8, 4))
+        for size in ((160, 160, 20), (320, 320, 20)):
+            wall = {1: [], 2: []}
+            halves, seam = [], []
+            for s in range(args.big_seeds):
+                for threads in (1, 2):  # interleaved, so both see the same load
+                    r = solve(rules, size, seed=s, threads=threads)
+                    wall[threads].append(r.stats["seconds"])
+                    if threads == 2 and "thread_seconds" in r.stats:
+                        halves.append(r.stats["thread_seconds"][:2])
+                        seam.append(r.stats["thread_seconds"][2])
+            w1, w2 = np.mean(wall[1]), np.mean(wall[2])
+            h = np.mean(halves, 0) if halves else [float("nan")] * 2
+            print(f"| {name} | {'x'.join(map(str, size))} | {w1:.2f} | {w2:.2f} | {w1 / w2:.2f}x | {h[0]:.2f} + {h[1]:.2f} | "
+                  f"{np.mean(seam) if seam else float('nan'):.2f} |", flush=True)
 
 
 if __name__ == "__main__":
