@@ -264,8 +264,8 @@ def _problem(rules: RuleSet, tshape, periodic, choice: str = "frequency") -> ref
                 edge[axis] = -1 if o > 0 else 0
                 j[tuple(edge)] = -1
         nbr[d] = j.ravel()
-    # a tile the examples never showed has weight 0; a pin may still force it, so give it a
-    # weight that never wins a draw but keeps the entropy finite
+    # a tile the examples never showed has weight 0 and is never in a domain (`_tile_domains`);
+    # a tiny weight keeps the context table's division finite for it
     w = rules.weights.astype(float)
     w = np.where(w > 0, w, 1e-12 * max(float(w.max()), 1.0))
     context = None

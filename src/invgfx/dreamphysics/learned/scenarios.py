@@ -5,7 +5,7 @@ caption. Everything random (shape, colour, camera, drop impulse, the physical pa
 drawn from a seed, and the physical parameters only from a *plausible range* per object class.
 
 Units: the simulation normalises every object so that its longest side is 1 m (PhysGaussian's
-preprocessing, `fill_extent` 0.5 of a 2 m cube), so every class is a 1 m object; densities are
+preprocessing: half of the 2 m cube, `invgfx.mpm.gaussians.normalisation`), so every class is a 1 m object; densities are
 real, and the ranges of E are chosen for objects of that size:
 
 | class | material | E range (Pa) | nu | density (kg/m^3) | why this range |
