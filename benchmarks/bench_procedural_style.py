@@ -13,6 +13,7 @@ Two threads: large grids are solved as two halves at once and a seam (`solver._s
 wall seconds with 1 and 2 threads, interleaved, and the CPU seconds each half's thread spent.
 
     python benchmarks/bench_procedural_style.py [--seeds 10] [--big-seeds 3] [--only style,speed,threads]
+    python benchmarks/bench_procedural_style.py --only success --success-seeds 100
     python benchmarks/bench_procedural_style.py --only figure --figure docs/images/rules_style.png
 """
 
@@ -45,7 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="outputs per row at 40x40 and 80x80")
     parser.add_argument("--big-seeds", type=int, default=3, help="outputs per row at 160x160x20")
-    parser.add_argument("--only", default="style,speed,threads", help="tables to print (comma-separated; figure)")
+    parser.add_argument("--only", default="style,speed,threads", help="tables to print (comma-separated; success, figure)")
+    parser.add_argument("--success-seeds", type=int, default=100, help="with --only success: grids per size")
     parser.add_argument("--figure", default="rules_style.png", help="with --only figure: where to write the picture")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -61,8 +63,34 @@ def main() -> None:
         speed_table(examples, args)
     if "threads" in only:
         threads_table(examples, args)
+    if "success" in only:
+        success_table(examples, args)
     if "figure" in only:
         figure(examples, args.figure)
+
+
+def success_table(examples, args) -> None:
+    """The default solver (context, scanline, two threads) over many seeds: solved grids, rule
+    violations among them (adjacent pairs the examples never show), wall-clock throughput."""
+    from invgfx.procedural import pair_violations
+
+    print("\n| example | size | solved | rule violations | cells / wall s | backtracks / repairs per grid |")
+    print("|---|---|---:|---:|---:|---:|")
+    n = args.success_seeds
+    for name, (grids, whole, names) in examples.items():
+        rules = learn_adjacency(grids, names)
+        solve(rules, (8, 8, 4))
+        for size in ((40, 40, 10), (80, 80, 20), (160, 160, 20)):
+            ok = violations = bt = rs = 0
+            wall = 0.0
+            for s in range(n):
+                t = time.perf_counter()
+                r = solve(rules, size, seed=s)
+                wall += time.perf_counter() - t
+                ok, bt, rs = ok + r.ok, bt + r.stats["backtracks"], rs + r.stats["resets"]
+                violations += pair_violations(r.grid, rules)[0] if r.ok else 0
+            print(f"| {name} | {'x'.join(map(str, size))} | {ok}/{n} | {violations} | {n * np.prod(size) / wall:,.0f} | "
+                  f"{bt / n:.1f} / {rs / n:.2f} |", flush=True)
 
 
 def figure(examples, path) -> None:

@@ -133,3 +133,46 @@ def test_a_mirrored_render_is_the_render_at_negated_azimuth_and_light(make):
     mirrored = render_object(obj, -0.7, 0.2, -0.9, 32).numpy()
     assert ((seen[:, ::-1] - mirrored) ** 2).mean() < 1e-4
     assert ((seen[:, ::-1] - render_object(obj, -0.7, 0.2, 0.9, 32).numpy()) ** 2).mean() > 1e-2  # light matters
+
+
+def test_a_top_level_factors_csv_in_a_users_column_names_and_degrees(tiny, tmp_path):
+    """The layout as another renderer writes it: one factors.csv at the top, paths relative to
+    the folder, its own column names, angles in degrees; per-batch files removed."""
+    import csv
+
+    export_folders(tiny.train, tmp_path)
+    rows = []
+    for per_batch in sorted(tmp_path.glob("*/*/factors.csv")):
+        with open(per_batch, newline="") as fh:
+            for r in csv.DictReader(fh):
+                rel = (per_batch.parent / r["file"]).relative_to(tmp_path).as_posix()
+                rows.append([rel, per_batch.parent.parent.name, r["identity"],
+                             *(math.degrees(float(r[k])) for k in ("azimuth", "elevation", "light"))])
+        per_batch.unlink()
+    with open(tmp_path / "factors.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["image", "batch_type", "object", "azimuth", "elevation", "sun"], *rows])
+    with pytest.raises(IGNError, match="no factor columns|sun"):  # `sun` is not a known name: say so, or map it
+        load_folders(tmp_path, 24, {"light": "sunlight"})
+    with pytest.warns(UserWarning, match="read as degrees"):
+        back = load_folders(tmp_path, 24, {"light": "sun", "identity": "object"})
+    order = np.argsort(tiny.train.kinds, kind="stable")
+    assert np.allclose(back.factors, tiny.train.factors[order], atol=1e-4)
+    with pytest.warns(UserWarning):
+        no_light = load_folders(tmp_path, 24, {"identity": "object"})  # light unmapped: unknown, not an error
+    assert np.isnan(no_light.factors[..., 2]).all() and not np.isnan(no_light.factors[..., 0]).any()
+
+
+def test_a_factors_table_that_misses_an_image_or_a_number_is_an_error(tiny, tmp_path):
+    export_folders(tiny.train, tmp_path)
+    table = sorted(tmp_path.glob("AZ_VARIED/*/factors.csv"))[0]
+    lines = table.read_text().splitlines()
+    table.write_text("\n".join(lines[:-1]) + "\n")  # the last image has no row
+    with pytest.raises(IGNError, match=r"no row for AZ_VARIED/.*\.png"):
+        load_folders(tmp_path, 24)
+    table.write_text("\n".join(lines[:-1] + [lines[-1].replace(lines[-1].split(",")[1], "north", 1)]) + "\n")
+    with pytest.raises(IGNError, match="column 'azimuth' is 'north'"):
+        load_folders(tmp_path, 24)
+    with pytest.raises(IGNError, match="--factor-columns"):
+        from invgfx.ign.data import parse_factor_columns
+
+        parse_factor_columns("colour=c")

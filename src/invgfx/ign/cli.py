@@ -52,6 +52,10 @@ def register(subparsers) -> None:
     _dataset_args(t)
     t.add_argument("--data", metavar="DIR", help="train on your own images in the original layout "
                    "(DIR/AZ_VARIED/<batch>/*.png, EL_VARIED, LIGHT_AZ_VARIED, SHAPE_VARIED) instead of --family")
+    t.add_argument("--factor-columns", metavar="F=COL,...", default=None,
+                   help="with --data: the columns of factors.csv (at the top, paths relative to DIR, or in each batch "
+                        "folder) that hold each factor, where their names are not the usual ones (path/file, azimuth/az, "
+                        "elevation/el, light/light_azimuth, identity/id/shape), e.g. light=sun,path=image")
     t.add_argument("--baseline", action="store_true", help="train the same network as a plain VAE on random batches")
     t.add_argument("--config", choices=("small", "paper"), default="small",
                    help="small: 64x64, 3+29 latents, CPU-sized; paper: the original 150x150, 200-latent network "
@@ -233,7 +237,7 @@ def cmd_train(args) -> None:
 
     import torch
 
-    from invgfx.ign.data import load_folders, load_or_generate
+    from invgfx.ign.data import load_folders, load_or_generate, parse_factor_columns
     from invgfx.ign.model import DCIGN, IGNConfig, n_parameters
     from invgfx.ign.train import TrainConfig, train
 
@@ -253,7 +257,8 @@ def cmd_train(args) -> None:
                       invariance_weight=args.invariance_consistency,
                       clamp=args.clamp, lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
     if args.data:
-        batches, meta = load_folders(args.data, config.image_size), {"data_folder": str(args.data)}
+        columns = parse_factor_columns(args.factor_columns)
+        batches, meta = load_folders(args.data, config.image_size, columns), {"data_folder": str(args.data)}
         name = Path(args.data).name
     else:
         spec = _spec(args)

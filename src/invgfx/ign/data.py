@@ -258,14 +258,109 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def load_folders(root: str | Path, image_size: int) -> BatchSet:
+# What users call the columns of a factors table (case-insensitive); `factor_columns` overrides.
+COLUMN_NAMES = {
+    "path": ("path", "file", "filename", "image", "img"),
+    "azimuth": ("azimuth", "az", "azimuth_deg", "azimuth_rad", "view_azimuth", "pose_azimuth"),
+    "elevation": ("elevation", "el", "elevation_deg", "elevation_rad", "view_elevation", "pose_elevation"),
+    "light": ("light", "light_azimuth", "light_az", "light_azimuth_deg", "light_deg", "lighting"),
+    "identity": ("identity", "id", "identity_id", "shape", "shape_id", "object", "object_id", "instance"),
+}
+
+
+def parse_factor_columns(text: str | None) -> dict[str, str]:
+    """`--factor-columns light=sun_angle,identity=model` -> {"light": "sun_angle", ...}."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        key, sep, column = item.partition("=")
+        key, column = key.strip(), column.strip()
+        if not sep or key not in COLUMN_NAMES or not column:
+            raise IGNError(f"--factor-columns {text!r}: write FACTOR=COLUMN pairs joined by commas, FACTOR one of "
+                           f"{', '.join(COLUMN_NAMES)} (e.g. light=light_azimuth,path=file)")
+        out[key] = column
+    return out
+
+
+class FactorTable:
+    """The factors of a folder's images, from a `factors.csv` at its top (paths relative to it)
+    or in each batch folder (paths relative to that folder, or bare file names), with columns
+    found by `COLUMN_NAMES` / `factor_columns`. Angles are radians, or degrees when the column
+    name ends in `_deg` or any value lies beyond 2 pi (said once)."""
+
+    def __init__(self, path: Path, factor_columns: dict[str, str]):
+        self.path = path
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            rows = list(reader)
+        lower = {h.strip().lower(): h for h in header}
+        self.columns = {}
+        for key, aliases in COLUMN_NAMES.items():
+            wanted = factor_columns.get(key)
+            if wanted is not None:
+                if wanted not in header and wanted.lower() not in lower:
+                    raise IGNError(f"{path}: --factor-columns names column {wanted!r} for {key}, but the columns are "
+                                   f"{', '.join(header)}")
+                self.columns[key] = wanted if wanted in header else lower[wanted.lower()]
+            else:
+                found = next((lower[a] for a in aliases if a in lower), None)
+                if found is not None:
+                    self.columns[key] = found
+        if "path" not in self.columns:
+            raise IGNError(f"{path}: no column of image paths (one of {', '.join(COLUMN_NAMES['path'])}); the columns are "
+                           f"{', '.join(header)}; name it with --factor-columns path=COLUMN")
+        if not any(k in self.columns for k in FACTORS):
+            raise IGNError(f"{path}: no factor columns ({', '.join(FACTORS)} or their usual names); the columns are "
+                           f"{', '.join(header)}; map them with --factor-columns, e.g. light=light_azimuth")
+        self.rows = {}
+        for line, row in enumerate(rows, start=2):
+            key = str(row.get(self.columns["path"], "")).strip().replace("\\", "/")
+            values = []
+            for name in FACTORS:
+                column = self.columns.get(name)
+                text = None if column is None else row.get(column)
+                if text is None or str(text).strip() == "":
+                    values.append(np.nan)
+                    continue
+                try:
+                    values.append(float(text))
+                except ValueError:
+                    raise IGNError(f"{path}: line {line}, column {column!r} is {text!r}; {name} must be a number") from None
+            self.rows[key] = np.array(values)
+        self.degrees = set()
+        for k, name in enumerate(FACTORS[:3]):
+            column = self.columns.get(name)
+            values = np.array([v[k] for v in self.rows.values()])
+            if column and (column.lower().endswith("_deg") or np.nanmax(np.abs(values), initial=0) > 2 * np.pi + 1e-3):
+                self.degrees.add(name)
+                for v in self.rows.values():
+                    v[k] = np.radians(v[k])
+
+    def lookup(self, root: Path, folder: Path, file: Path) -> np.ndarray | None:
+        """(4,) factors of `file`, keyed by its path relative to the table's folder, to `root`, or
+        its bare name; None if the table has no row for it."""
+        for key in (file.relative_to(self.path.parent).as_posix() if file.is_relative_to(self.path.parent) else None,
+                    file.relative_to(root).as_posix(), file.name):
+            if key is not None and key in self.rows:
+                return self.rows[key]
+        return None
+
+
+def load_folders(root: str | Path, image_size: int, factor_columns: dict[str, str] | None = None) -> BatchSet:
     """Batches from the original code's layout: root/{AZ_VARIED,EL_VARIED,LIGHT_AZ_VARIED,SHAPE_VARIED}/
-    <batch folder>/*.png (any names, sorted). Every batch needs the same number of images. An optional
-    factors.csv per batch (columns file, azimuth, elevation, light, identity) supplies known factors."""
+    <batch folder>/*.png (any names, sorted). Every batch needs the same number of images. Known
+    factors come from a `factors.csv` at the top (paths relative to root) or in each batch folder
+    (`FactorTable`), or there are none; a table that exists must give every image of its scope
+    its numbers, or it is an error naming the image."""
     root = Path(root)
     if not root.is_dir():
         raise IGNError(f"--data {root}: not a folder")
+    columns = factor_columns or {}
+    top = FactorTable(root / "factors.csv", columns) if (root / "factors.csv").is_file() else None
     images, factors, kinds = [], [], []
+    degrees = set()
     for k, name in enumerate(FOLDERS.values()):
         for folder in sorted(p for p in (root / name).glob("*") if p.is_dir()):
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
@@ -275,24 +370,24 @@ def load_folders(root: str | Path, image_size: int) -> BatchSet:
                 raise IGNError(f"{folder}: {len(files)} images, but earlier batches have {images[0].shape[0]}; "
                                "every batch needs the same number")
             images.append(np.stack([load_image(f, image_size) for f in files]))
-            factors.append(_read_factors(folder, files))
+            table = FactorTable(folder / "factors.csv", columns) if (folder / "factors.csv").is_file() else top
+            rows = np.full((len(files), 4), np.nan)
+            if table is not None:
+                degrees |= table.degrees
+                for i, f in enumerate(files):
+                    found = table.lookup(root, folder, f)
+                    if found is None:
+                        raise IGNError(f"{table.path}: no row for {f.relative_to(root).as_posix()} (its path column "
+                                       f"{table.columns['path']!r} holds paths like "
+                                       f"{next(iter(table.rows), '?')!r}); every image needs its factors")
+                    rows[i] = found
+            factors.append(rows)
             kinds.append(k)
     if not images:
         raise IGNError(f"{root}: no batch folders; expected subfolders of {', '.join(FOLDERS.values())}")
+    if degrees:
+        import warnings
+
+        warnings.warn(f"{root}: {', '.join(sorted(degrees))} read as degrees (a column named *_deg, or values beyond "
+                      "2 pi) and converted to radians", stacklevel=2)
     return BatchSet(np.stack(images), np.stack(factors).astype(np.float32), np.array(kinds))
-
-
-def _read_factors(folder: Path, files: list[Path]) -> np.ndarray:
-    table = np.full((len(files), 4), np.nan)
-    path = folder / "factors.csv"
-    if not path.exists():
-        return table
-    with open(path, newline="") as fh:
-        rows = {r.get("file"): r for r in csv.DictReader(fh)}
-    for i, f in enumerate(files):
-        if f.name in rows:
-            try:
-                table[i] = [float(rows[f.name][k]) for k in FACTORS]
-            except (KeyError, TypeError, ValueError):
-                raise IGNError(f"{path}: row {f.name} needs numeric columns {', '.join(FACTORS)}") from None
-    return table
