@@ -86,3 +86,35 @@ def test_user_errors_name_the_argument(runs, tmp_path, capsys):
     assert "--kernel" in capsys.readouterr().err
     assert main(["ign", "dataset", *DATA, "--cache-dir", str(tmp_path / "c"), "--workers", "0"]) == 1
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_a_folder_trained_model_evaluates_on_a_test_folder(runs, capsys, tmp_path):
+    root, _ = runs
+    folders = root / "folders"
+    assert main(["ign", "train", "--data", str(folders), "--size", "32", "--steps", "2", "--latents", "8",
+                 "--out", str(tmp_path / "run")]) == 0
+    ckpt = str(tmp_path / "run" / "checkpoint.safetensors")
+    assert main(["ign", "evaluate", "--checkpoint", ckpt, "--data", str(folders)]) == 0
+    table = capsys.readouterr().out
+    assert "latent-swap novel-view MSE, azimuth" in table and "unchanged-code MSE, light" in table
+    assert "R^2 azimuth latent" in table and "identity accuracy" in table
+
+
+def test_batch_evaluation_pairs_images_of_one_batch(runs):
+    """Known answers: in batches whose images are all the same, copying the input costs nothing
+    and swapping a latent between equal codes changes nothing."""
+    from invgfx.ign.data import BatchSet
+    from invgfx.ign.evaluate import evaluate_batches
+
+    root, _ = runs
+    model, meta = load_checkpoint(root / "dcign" / "checkpoint.safetensors")
+    rng = np.random.default_rng(0)
+    one = rng.integers(0, 255, (6, 1, 32, 32), dtype=np.uint8)
+    images = np.repeat(one, 4, axis=1)  # 6 batches of 4 identical images
+    factors = np.zeros((6, 4, 4), np.float32)
+    factors[..., 3] = np.arange(6)[:, None]
+    out = evaluate_batches(model, BatchSet(images, factors, np.array([0, 0, 1, 1, 2, 2])), meta["calibration"])
+    for name in ("azimuth", "elevation", "light"):
+        assert out[f"copy_{name}"] == 0
+        assert out[f"swap_{name}"] == pytest.approx(out[f"unchanged_{name}"], rel=1e-5)
+    assert out["unchanged_azimuth"] == pytest.approx(out["recon_mse"], rel=0.2)

@@ -221,7 +221,7 @@ def dataset_of_checkpoint(meta: dict, cache_dir: str | Path = DEFAULT_CACHE,
     loaded from the cache or rendered again: the same seed gives the same test grid of unseen identities."""
     if "dataset" not in meta:
         raise IGNError("this checkpoint was trained on a folder of images (--data), which has no test grid of "
-                       "unseen identities; pass --images to sweep, or train with --family to evaluate")
+                       "unseen identities; evaluate it on a test folder with --data TEST_DIR (or sweep with --images)")
     spec = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["dataset"].items()})
     return spec, load_or_generate(spec, cache_dir, workers=workers)
 
