@@ -72,8 +72,6 @@ def main() -> None:
 def success_table(examples, args) -> None:
     """The default solver (context, scanline, two threads) over many seeds: solved grids, rule
     violations among them (adjacent pairs the examples never show), wall-clock throughput."""
-    from invgfx.procedural import pair_violations
-
     print("\n| example | size | solved | rule violations | cells / wall s | backtracks / repairs per grid |")
     print("|---|---|---:|---:|---:|---:|")
     n = args.success_seeds
@@ -81,14 +79,7 @@ def success_table(examples, args) -> None:
         rules = learn_adjacency(grids, names)
         solve(rules, (8, 8, 4))
         for size in ((40, 40, 10), (80, 80, 20), (160, 160, 20)):
-            ok = violations = bt = rs = 0
-            wall = 0.0
-            for s in range(n):
-                t = time.perf_counter()
-                r = solve(rules, size, seed=s)
-                wall += time.perf_counter() - t
-                ok, bt, rs = ok + r.ok, bt + r.stats["backtracks"], rs + r.stats["resets"]
-                violations += pair_violations(r.grid, rules)[0] if r.ok else 0
+            ok, violations, wall, bt, rs = _runs(rules, size, n, time.perf_counter)
             print(f"| {name} | {'x'.join(map(str, size))} | {ok}/{n} | {violations} | {n * np.prod(size) / wall:,.0f} | "
                   f"{bt / n:.1f} / {rs / n:.2f} |", flush=True)
 
@@ -135,18 +126,28 @@ def speed_table(examples, args) -> None:
     print("|---|---|---|---|---:|---:|---:|")
     for name, (grids, whole, names) in examples.items():
         rules = learn_adjacency(grids, names)
+        solve(rules, (8, 8, 4))  # load the compiled search before timing
         for choice, order in RULES[:3]:
             for size in ((40, 40, 10), (80, 80, 20), (160, 160, 20)):
                 n = args.big_seeds if size[0] == 160 else args.seeds
-                ok = bt = rs = 0
-                cpu = 0.0
-                for s in range(n):
-                    t = time.process_time()
-                    r = solve(rules, size, seed=s, choice=choice, heuristic=order)
-                    cpu += time.process_time() - t
-                    ok, bt, rs = ok + r.ok, bt + r.stats["backtracks"], rs + r.stats["resets"]
+                ok, _, seconds, bt, rs = _runs(rules, size, n, time.process_time, choice=choice, heuristic=order)
                 print(f"| {name} | {choice} | {order} | {'x'.join(map(str, size))} | {ok}/{n} | "
-                      f"{n * np.prod(size) / cpu:,.0f} | {bt / n:.1f} / {rs / n:.2f} |", flush=True)
+                      f"{n * np.prod(size) / seconds:,.0f} | {bt / n:.1f} / {rs / n:.2f} |", flush=True)
+
+
+def _runs(rules, size, n, clock, **options):
+    """(solved, rule violations among them, seconds on `clock`, backtracks, repairs) over seeds 0..n-1."""
+    from invgfx.procedural import pair_violations
+
+    ok = violations = bt = rs = 0
+    seconds = 0.0
+    for s in range(n):
+        t = clock()
+        r = solve(rules, size, seed=s, **options)
+        seconds += clock() - t
+        ok, bt, rs = ok + r.ok, bt + r.stats["backtracks"], rs + r.stats["resets"]
+        violations += pair_violations(r.grid, rules)[0] if r.ok else 0
+    return ok, violations, seconds, bt, rs
 
 
 def threads_table(examples, args) -> None:
