@@ -100,3 +100,13 @@ def test_cli_starts_without_torch_and_refuses_unwritable_outputs_before_solving(
     big = subprocess.run([sys.executable, "-m", "invgfx.cli", "rules", "generate", str(rules), "--size", "300", "40", "10",
                           "--out", str(tmp_path / "big.vox")], capture_output=True, text=True, timeout=60)
     assert big.returncode == 1 and "at most 256 voxels per axis" in big.stderr and "solve" not in big.stderr
+
+
+def test_shared_options_work_before_and_after_the_command():
+    from invgfx.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["ign", "train", "--seed", "3", "--debug"]).seed == 3
+    assert parser.parse_args(["--seed", "2", "ign", "train"]).seed == 2
+    given_late = parser.parse_args(["--device", "cuda", "rules", "learn", "x.txt", "--out", "r.json"])
+    assert given_late.device == "cuda" and given_late.seed == 0 and given_late.debug is False

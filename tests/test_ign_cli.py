@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from invgfx.cli import main
+from invgfx.ign import IGNError
 from invgfx.ign.shapes import single_thread
 from invgfx.ign.train import load_checkpoint
 
@@ -27,7 +28,7 @@ def runs(tmp_path_factory):
     cache = ["--cache-dir", str(root / "cache")]
     assert main(["ign", "dataset", *DATA, *cache, "--preview", str(root / "preview.png"),
                  "--export-folders", str(root / "folders")]) == 0
-    for name, extra in (("dcign", ["--kernel", "3"]), ("vae", ["--baseline"])):
+    for name, extra in (("dcign", []), ("vae", ["--baseline", "--kernel", "5"])):
         assert main(["ign", "train", *DATA, *cache, "--steps", "4", "--checkpoint-every", "2", "--latents", "8",
                      "--out", str(root / name), *extra]) == 0
     return root, cache
@@ -39,10 +40,15 @@ def test_dataset_writes_preview_and_original_layout(runs):
     assert len(list((root / "folders" / "SHAPE_VARIED").iterdir())) == 4
 
 
-def test_checkpoints_keep_the_kernel_they_were_trained_with(runs):
+def test_the_default_command_trains_the_default_recipe_and_keeps_its_kernel(runs):
     root, _ = runs
-    assert load_checkpoint(root / "dcign" / "checkpoint.safetensors")[0].config.enc_kernel == 3
-    assert load_checkpoint(root / "vae" / "checkpoint.safetensors")[0].config.dec_kernel == 5
+    model, meta = load_checkpoint(root / "dcign" / "checkpoint.safetensors")
+    assert model.config.enc_kernel == model.config.dec_kernel == 3
+    cfg = meta["train_config"]
+    assert (cfg["clamp"], cfg["lr"], cfg["mirror_weight"], cfg["mirror_images"]) == ("swap", 8e-4, 100.0, 10)
+    assert tuple(cfg["ratio"]) == (1, 2, 1.5, 3) and cfg["steps"] == 4  # --steps overrides the recipe's
+    model, meta = load_checkpoint(root / "vae" / "checkpoint.safetensors")
+    assert model.config.dec_kernel == 5 and meta["train_config"]["clamp"] == "mean"
 
 
 def test_sweep_and_rerender_write_images(runs):
@@ -98,6 +104,22 @@ def test_a_folder_trained_model_evaluates_on_a_test_folder(runs, capsys, tmp_pat
     table = capsys.readouterr().out
     assert "latent-swap novel-view MSE, azimuth" in table and "unchanged-code MSE, light" in table
     assert "R^2 azimuth latent" in table and "identity accuracy" in table
+
+
+def test_thin_part_errors_on_known_reconstructions():
+    from invgfx.ign.evaluate import thin_part_errors
+
+    full = np.zeros((2, 8, 8))
+    full[:, 3, :] = 0.8  # a thin bar
+    body = np.zeros_like(full)
+    assert thin_part_errors(full, full, body) == {"thin_recon_mse": 0.0, "thin_kept": 1.0}
+    dropped = thin_part_errors(body, full, body)
+    assert dropped["thin_kept"] == 0.0 and dropped["thin_recon_mse"] == pytest.approx(0.64)
+    half = full.copy()
+    half[:, 3, :4] = 0.3  # nearer the body than the truth on 4 of 8 pixels
+    assert thin_part_errors(half, full, body)["thin_kept"] == 0.5
+    with pytest.raises(IGNError, match="no pixel"):
+        thin_part_errors(body, body, body)
 
 
 def test_batch_evaluation_pairs_images_of_one_batch(runs):

@@ -10,7 +10,8 @@ from invgfx.ign import FACTORS, IGNError
 from invgfx.ign.data import BatchSet
 from invgfx.ign.model import (DCIGN, IGNConfig, active_mask, clamp_latents, invariance_consistency, mirror_consistency,
                               n_parameters, sgvb_loss, spread_consistency, swap_latents, uniform_order_statistics)
-from invgfx.ign.train import TrainConfig, draw_batch, load_checkpoint, to_tensor, train, train_step
+from invgfx.ign.train import (UNTIL_BUDGET, ThreadPicker, TrainConfig, draw_batch, load_checkpoint, mirror_subset,
+                              recipe, to_tensor, train, train_step)
 from invgfx.ign.shapes import single_thread
 
 
@@ -204,13 +205,14 @@ def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path
         penalty = mirror_consistency(model.encode(x)[0], model.encode(x.flip(-1))[0], 3).item()
     added, loss = _loss_added_per_image(model, x, "azimuth", mirror_weight=2.0)
     assert abs(added - 2.0 * penalty / len(x)) < 1e-3 * loss
-    # mirror_images k: only the first k images are flipped, and their sum is scaled by B / k
+    # mirror_images k: only the k images of mirror_subset are flipped, and their sum is scaled by B / k
     k = 2
+    idx = mirror_subset(0, len(x), k)  # the step's noise seed is 0 in _loss_added_per_image
     with torch.no_grad():
-        first = mirror_consistency(model.encode(x[:k])[0], model.encode(x[:k].flip(-1))[0], 3).item()
-    assert abs(first - penalty) > 0.1 * penalty  # the check below tells the two apart
+        some = mirror_consistency(model.encode(x[idx])[0], model.encode(x[idx].flip(-1))[0], 3).item()
+    assert abs(some - penalty) > 0.1 * penalty  # the check below tells the two apart
     added, loss = _loss_added_per_image(model, x, "azimuth", mirror_weight=2.0, mirror_images=k)
-    assert abs(added - 2.0 * first / k) < 1e-3 * loss
+    assert abs(added - 2.0 * some / k) < 1e-3 * loss
     with pytest.raises(IGNError, match="--mirror-images"):
         TrainConfig(mirror_weight=1.0, mirror_images=0)
     with pytest.raises(IGNError, match="--mirror-consistency WEIGHT too"):
@@ -223,6 +225,96 @@ def test_mirror_weight_adds_its_term_to_the_loss_and_training_lowers_it(tmp_path
 
     runs = _toy_models_trained_with(tmp_path, "mirror_weight", (0.0, 10.0))
     assert consistency(runs[10.0]) < 0.5 * consistency(runs[0.0])  # measured: 0.23 x
+
+
+def test_mirror_subsets_are_random_and_repeatable():
+    """A user's batches may be sorted by their factor: the flipped images must not always be the first."""
+    subsets = [mirror_subset(seed, 20, 10) for seed in range(200)]
+    assert all(len(set(s.tolist())) == 10 and s.max() < 20 for s in subsets)
+    assert torch.equal(mirror_subset(7, 20, 10), subsets[7])
+    counts = torch.bincount(torch.cat(subsets), minlength=20).float()
+    assert counts.min() > 60 and counts.max() < 140  # each image in about half of them (100 of 200)
+    assert torch.equal(mirror_subset(3, 20, 20), torch.arange(20))
+
+
+class _Clock:
+    """A stand-in for time.perf_counter whose steps last `seconds[threads]`."""
+
+    def __init__(self, seconds: dict[int, float]):
+        self.seconds, self.now = seconds, 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def run(self, picker: ThreadPicker, i: int) -> None:
+        picker.before(i)
+        self.now += self.seconds[picker.count_at(i)]
+        picker.after(i)
+
+
+@pytest.mark.parametrize("seconds, faster", [({1: 0.08, 2: 0.05}, 2), ({1: 0.08, 2: 0.2}, 1)])
+def test_thread_picker_times_both_counts_and_keeps_the_faster(seconds, faster):
+    threads = torch.get_num_threads()
+    clock = _Clock(seconds)
+    picker = ThreadPicker(2, window=5, every=100, clock=clock)
+    try:
+        assert [picker.count_at(i) for i in (0, 4, 5, 9)] == [2, 2, 1, 1]  # probe windows
+        for i in range(10):
+            clock.run(picker, i)
+        assert picker.chosen == faster and picker.count_at(10) == picker.count_at(99) == faster
+        assert picker.count_at(100) == 2 and picker.count_at(105) == 1  # probed again later
+        # the machine gets busy: two threads slow down, and the next probe moves to one
+        clock.seconds = {1: 0.08, 2: 0.3}
+        for i in range(100, 110):
+            clock.run(picker, i)
+        assert picker.chosen == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert ThreadPicker(1).count_at(0) == 1
+
+
+def test_a_time_budget_ends_the_run_and_stretches_the_schedule(tmp_path, monkeypatch):
+    drop = TrainConfig(steps=UNTIL_BUDGET, minutes=1.0, lr_schedule="drop", lr=5e-4)
+    assert drop.lr_at_progress(0.8) == 5e-4 and drop.lr_at_progress(0.84) == pytest.approx(1.5e-4)
+    assert TrainConfig(lr_schedule="cosine").lr_at_progress(0.5) == pytest.approx(2.5e-4)
+    with pytest.raises(IGNError, match="--minutes"):
+        TrainConfig(minutes=0)
+    # each step takes 1.5 "seconds" of a fake clock: a 0.1-minute budget (6 s) ends the run after 4 steps
+    clock = {"now": 0.0}
+
+    def slow_step(*args, **kwargs):
+        clock["now"] += 1.5
+        log = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
+        seen.append(len(log) - 1)  # rows written so far: every earlier step's, flushed
+        return train_step(*args, **kwargs)
+
+    seen = []
+    monkeypatch.setattr("invgfx.ign.train.train_step", slow_step)
+    monkeypatch.setattr("invgfx.ign.train.time.perf_counter", lambda: clock["now"])
+    cfg = TrainConfig(steps=UNTIL_BUDGET, minutes=0.1)
+    train(DCIGN(IGNConfig(image_size=16, n_latent=6)), _toy_batches(), cfg, tmp_path / "run", progress=False)
+    assert seen == [0, 1, 2, 3]
+    meta = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")[1]
+    assert meta["step"] == 4 and meta["train_seconds"] == pytest.approx(6.0)
+    # the same command again resumes with no time left: nothing more is trained
+    train(DCIGN(IGNConfig(image_size=16, n_latent=6)), _toy_batches(), cfg, tmp_path / "run", progress=False)
+    assert seen == [0, 1, 2, 3]
+
+
+def test_recipes_fill_what_the_user_did_not_give():
+    kernel, fields = recipe("default")
+    assert kernel == 3 and fields["clamp"] == "swap" and fields["steps"] == 13000 and fields["minutes"] is None
+    kernel, fields = recipe("default", lr=1e-3, ratio=None)
+    assert fields["lr"] == 1e-3 and fields["ratio"] == (1, 2, 1.5, 3)
+    # a baseline keeps the network and rates, and drops what needs named latents
+    kernel, fields = recipe("default", baseline=True)
+    assert kernel == 3 and fields["lr"] == 8e-4 and fields["clamp"] == "mean" and fields["invariance_weight"] == 0
+    TrainConfig(**fields, baseline=True)
+    assert recipe("default", minutes=15)[1]["steps"] == UNTIL_BUDGET
+    assert recipe("default", minutes=15, steps=500)[1]["steps"] == 500
+    assert recipe("paper")[1] == {**{f: getattr(TrainConfig(), f) for f in recipe("paper")[1]}}
+    with pytest.raises(IGNError, match="--recipe"):
+        recipe("chairs")
 
 
 def test_spread_consistency_measures_the_batch_spread_against_the_prior_scale():

@@ -44,13 +44,35 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"invgfx {invgfx.__version__}")
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default: cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same result on the same device (default: 0)")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    _shared_options(parser, default=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         importlib.import_module(name).register(sub)
+    for command in _subcommands(parser):
+        _shared_options(command.add_argument_group("options of every command"), default=False)
     return parser
+
+
+def _shared_options(parser, default: bool) -> None:
+    """--device, --seed, --debug: on the top parser with their defaults, and on every subcommand without
+    (argparse.SUPPRESS), so that `invgfx ign train --seed 1` means what `invgfx --seed 1 ign train` does."""
+    def value(v):
+        return v if default else argparse.SUPPRESS
+
+    parser.add_argument("--device", default=value("cpu"), help="torch device: cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--seed", type=int, default=value(0),
+                        help="random seed; the same seed gives the same result on the same device (default: 0)")
+    parser.add_argument("--debug", action="store_true", default=value(False), help="show full tracebacks for errors")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below `parser` that runs a command (argparse keeps them in its private action list)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases share one parser
+                found += [child, *_subcommands(child)]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

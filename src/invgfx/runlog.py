@@ -19,4 +19,5 @@ def open_log(path: str | Path, fields: list[str], step: int):
     writer = csv.writer(fh)
     writer.writerow(fields)
     writer.writerows(rows)
+    fh.flush()  # a reader sees the header and kept rows at once
     return fh

@@ -92,7 +92,7 @@ def render_faces(spec, ids: np.ndarray, azimuths: np.ndarray, lights: np.ndarray
     import torch
     from tqdm import tqdm
 
-    from invgfx.ign.shapes import MAKERS, render_object, single_thread, to_gaussians
+    from invgfx.ign.shapes import family_object, render_object, single_thread
 
     jobs = [(i, a, 0.0) for i in ids for a in azimuths] + [(i, 0.0, light) for i in ids for light in lights]
     objects = {}
@@ -100,7 +100,7 @@ def render_faces(spec, ids: np.ndarray, azimuths: np.ndarray, lights: np.ndarray
     with torch.no_grad(), single_thread():
         for i, az, light in tqdm(jobs, desc="rendering faces", unit="img", disable=not progress):
             if i not in objects:  # the identity's object, from its own seed, as the dataset builds it
-                objects[i] = to_gaussians(MAKERS[spec.family](np.random.default_rng([spec.seed, 2, int(i)])))
+                objects[i] = family_object(spec.family, spec.seed, int(i))
             img = render_object(objects[i], float(az), 0.0, float(light), spec.image_size)
             images.append((img.numpy() * 255 + 0.5).astype(np.uint8))
     images = np.stack(images)

@@ -57,67 +57,76 @@ def register(subparsers) -> None:
                         "folder) that hold each factor, where their names are not the usual ones (path/file, azimuth/az, "
                         "elevation/el, light/light_azimuth, identity/id/shape), e.g. light=sun,path=image")
     t.add_argument("--baseline", action="store_true", help="train the same network as a plain VAE on random batches")
+    t.add_argument("--recipe", choices=("default", "paper"), default="default",
+                   help="default: the best this project knows, the same for every family it was measured on (3x3 "
+                   "kernels, 13000 steps at 8e-4 with a late drop, swap clamping, batch kinds 1:2:1.5:3, mirror, "
+                   "spread and invariance consistency; docs/ign.md); paper: the paper's procedure (5x5 kernels, "
+                   "3000 steps at a constant 5e-4, mean clamping, 1:1:1:10). Options below override it "
+                   "(default: default)")
     t.add_argument("--config", choices=("small", "paper"), default="small",
                    help="small: 64x64, 3+29 latents, CPU-sized; paper: the original 150x150, 200-latent network "
                    "(implies --size 150; a GPU config)")
     t.add_argument("--latents", type=int, default=32, help="latent count of the small config (default: 32)")
     t.add_argument("--kernel", type=int,
-                   help="convolution kernel side (odd) of the small config, encoder and decoder (default: 5; 3 runs "
-                   "2.2x the training steps/s on a CPU and learns less per step; with the consistency terms it is ahead per minute: "
-                   "the chairs' 15-minute recipe, docs/ign.md)")
-    t.add_argument("--steps", type=int, default=3000, help="training steps, one batch each (default: 3000)")
-    t.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4, the original code)")
+                   help="convolution kernel side (odd) of the small config, encoder and decoder (recipe default: 3, "
+                   "which runs 2.2x the training steps/s of 5 on a CPU and is ahead per minute; paper: 5)")
+    t.add_argument("--steps", type=int, help="training steps, one batch each (recipe default: 13000; paper: 3000; "
+                   "with --minutes and no --steps, the time alone ends the run)")
+    t.add_argument("--minutes", type=float, metavar="M",
+                   help="train for M minutes of wall clock (or --steps, whichever ends first); the learning-rate "
+                   "schedule follows the time spent, so it is stretched to the steps this machine manages; a "
+                   "resumed run continues with the time it had left")
+    t.add_argument("--lr", type=float, help="Adam learning rate (recipe default: 8e-4; paper: 5e-4, the original code)")
     t.add_argument("--strength", type=float, default=0.01,
                    help="invariance gradient scale for clamped latents (paper: about 1/100; default: 0.01)")
     t.add_argument("--kl-weight", type=float,
                    help="weight of the KL term against the reconstruction summed over pixels (1: the plain SGVB "
                    "bound; default: (SIZE/150)^2, the paper's balance at 150 px: 0.18 at 64 px)")
-    t.add_argument("--ratio", type=float, nargs=4, default=(1, 1, 1, 10), metavar=("AZ", "EL", "LIGHT", "ID"),
-                   help="batch kind ratio (default and paper: 1 1 1 10; the shipped faces model: 1 1 1 3, "
-                   "which taught the pose/light latents in fewer steps, docs/ign-experiments.md)")
+    t.add_argument("--ratio", type=float, nargs=4, metavar=("AZ", "EL", "LIGHT", "ID"),
+                   help="batch kind ratio (recipe default: 1 2 1.5 3; paper: 1 1 1 10)")
     t.add_argument("--mirror", action="store_true",
                    help="also train on left-right flipped batches, which for left-right symmetric objects (the "
-                   "procedural faces and chairs) are exact renders at the negated azimuth and light")
-    t.add_argument("--mirror-consistency", type=float, default=0.0, metavar="WEIGHT",
-                   help="add WEIGHT x ||code(flipped image) - code(image) with azimuth and light negated||^2 over the "
+                   "procedural families) are exact renders at the negated azimuth and light; do not use it for "
+                   "objects that are not symmetric")
+    t.add_argument("--mirror-consistency", type=float, metavar="WEIGHT", dest="mirror_weight",
+                   help="weight of ||code(flipped image) - code(image) with azimuth and light negated||^2 over the "
                    "three pose/light latents (a left-right flip shows the mirrored object at -azimuth, -light); "
-                   "DC-IGN only (default: 0, the paper)")
+                   "DC-IGN only (recipe default: 100; paper: 0)")
     t.add_argument("--mirror-images", type=int, metavar="N",
-                   help="flip and encode only the first N images of each batch for --mirror-consistency (its weight "
-                   "is scaled by batch size / N, so it means the same): the flipped encoder pass costs nearly as "
-                   "much as the rest of a step, so 10 of 20 runs 1.45x the steps/s (the chairs' 15-minute recipe) "
-                   "(default: the whole batch)")
-    t.add_argument("--spread-consistency", type=float, default=0.0, metavar="WEIGHT",
-                   help="add WEIGHT x B x (std over the batch of the varied latent - 1)^2 in azimuth, elevation and "
+                   help="flip and encode only N images of each batch, drawn at random each step, for "
+                   "--mirror-consistency (its weight is scaled by batch size / N, so it means the same): 10 of 20 runs "
+                   "1.45x the steps/s (recipe default: 10; paper: the whole batch)")
+    t.add_argument("--spread-consistency", type=float, metavar="WEIGHT", dest="spread_weight",
+                   help="weight of B x (std over the batch of the varied latent - 1)^2 in azimuth, elevation and "
                    "light batches, so that latent moves as far per degree whatever the pose, light and identity "
-                   "held fixed (the shipped faces model uses 300; with --ratio 1 1 1 10 and 18000 steps it lifted "
-                   "the elevation R^2 from 0.883 to 0.908); DC-IGN only (default: 0, the paper)")
+                   "held fixed; DC-IGN only (recipe default: 300; paper: 0)")
     t.add_argument("--spread-shape", choices=SPREAD_SHAPES, default="std",
                    help="what --spread-consistency asks: std (the batch's std of the varied latent is 1) or uniform "
                    "(its sorted values, centred, are the expected order statistics of a unit-variance uniform, "
                    "the distribution the generator draws each factor from; the best code for it is linear in the "
                    "factor, so it also straightens a latent that saturates at the ends of the range) "
                    "(default: std)")
-    t.add_argument("--invariance-consistency", type=float, default=0.0, metavar="WEIGHT",
-                   help="add WEIGHT x the sum over the batch of (latent - batch mean)^2 for the pose/light latents a "
-                   "batch holds fixed (an azimuth batch's light latent should not move with the azimuth); the "
-                   "paper's --strength pull, kept with --clamp swap at a weight of its own; DC-IGN only (default: 0)")
-    t.add_argument("--clamp", choices=CLAMPS, default="mean",
+    t.add_argument("--invariance-consistency", type=float, metavar="WEIGHT", dest="invariance_weight",
+                   help="weight of the sum over the batch of (latent - batch mean)^2 for the pose/light latents a "
+                   "batch holds fixed (an azimuth batch's light latent should not move with the azimuth); DC-IGN "
+                   "only (recipe default: 1000; paper: 0, its own pull being --strength)")
+    t.add_argument("--clamp", choices=CLAMPS,
                    help="what the decoder gets for the latents a single-factor batch does not vary: mean (the paper: "
                    "their batch mean; their gradient is replaced by --strength x (z - mean)) or swap (another image's "
                    "of the same batch, with its reconstruction gradient, which asks them to be the same across the "
-                   "batch at full strength); DC-IGN only (default: mean)")
-    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                   help="constant (the original code), cosine (the learning rate falls from --lr to 0 over --steps) "
-                   "or drop (--lr for the first 5/6 of --steps, then 0.3 x --lr; the faces' best elevation latent); "
-                   "the rate depends on --steps, so resuming to more --steps changes the remaining rates "
-                   "(default: constant)")
+                   "batch at full strength); DC-IGN only (recipe default: swap; paper: mean)")
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="constant (the original code), cosine (the learning rate falls from --lr to 0 over the run) "
+                   "or drop (--lr for the first 5/6 of the run, then 0.3 x --lr); the rate depends on --steps (or "
+                   "--minutes), so resuming to more steps changes the remaining rates (recipe default: drop; paper: "
+                   "constant)")
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="reconstruction term of the SGVB loss: bernoulli (the original code; the decoder gives "
                    "logits) or gaussian (std 0.1; the decoder gives the mean intensity) (default: bernoulli)")
     t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default: 500)")
-    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy shared "
-                   "machine 1 can be several times faster)")
+    t.add_argument("--threads", type=int, help="torch CPU threads at most: training times windows of steps on 1 "
+                   "and on this many every 500 steps and keeps the faster, because on a busy shared machine 2 threads "
+                   "can run 2.3x slower than 1 (default: every available core)")
     t.add_argument("--out", help="run folder (default: runs/ign-FAMILY or runs/ign-FAMILY-baseline)")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     t.set_defaults(func=cmd_train)
@@ -176,13 +185,15 @@ def register(subparsers) -> None:
 
 def _dataset_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("procedural dataset")
-    g.add_argument("--family", choices=("faces", "chairs"), default="faces",
-                   help="faces: heads of ellipsoids; chairs: seat, back, legs, optional arms (default: faces)")
+    g.add_argument("--family", choices=("faces", "chairs", "teapots", "cars"), default="faces",
+                   help="faces: heads of ellipsoids; chairs: seat, back, legs, optional arms; teapots: a round body "
+                   "whose azimuth shows only in a thin spout and handle; cars: boxes and wheels under a light fixed "
+                   "in the world (default: faces)")
     g.add_argument("--size", type=int, help="image side in pixels (default: 64; 150 with --config paper)")
     g.add_argument("--identities", type=int, default=100, help="objects in all (default: 100)")
     g.add_argument("--test-identities", type=int, default=20, help="of which held out, never trained on (default: 20)")
-    g.add_argument("--batches", type=int, nargs=4, default=(40, 40, 40, 160), metavar=("AZ", "EL", "LIGHT", "ID"),
-                   help="stored training batches per kind (default: 40 40 40 160)")
+    g.add_argument("--batches", type=int, nargs=4, default=(120, 120, 120, 160), metavar=("AZ", "EL", "LIGHT", "ID"),
+                   help="stored training batches per kind (default: 120 120 120 160, 10,400 images)")
     g.add_argument("--batch-size", type=int, default=20, help="images per batch (paper: 20)")
     g.add_argument("--grid", type=int, nargs=3, default=(9, 3, 5), metavar=("AZ", "EL", "LIGHT"),
                    help="values per factor of the test grid (default: 9 3 5)")
@@ -244,23 +255,28 @@ def cmd_train(args) -> None:
 
     from invgfx.ign.data import load_folders, load_or_generate, parse_factor_columns
     from invgfx.ign.model import DCIGN, IGNConfig, n_parameters
-    from invgfx.ign.train import TrainConfig, train
+    from invgfx.ign.train import UNTIL_BUDGET, TrainConfig, recipe, train
+
+    from invgfx.ign.data import available_cores
 
     torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or available_cores()
+    if threads < 1:
+        raise IGNError(f"--threads must be at least 1, got {threads}")
+    kernel, fields = recipe(args.recipe, args.baseline, args.minutes,
+                            **{k: getattr(args, k) for k in ("kernel", "steps", "lr", "lr_schedule", "clamp",
+                                                             "mirror_weight", "mirror_images", "spread_weight",
+                                                             "invariance_weight")},
+                            ratio=tuple(args.ratio) if args.ratio else None)
     if args.config == "paper" and args.kernel:
         raise IGNError("--kernel sets the small config's kernels; the paper config has the original code's (5, 7)")
     config = IGNConfig.paper() if args.config == "paper" else IGNConfig(
-        image_size=args.size or 64, n_latent=args.latents, enc_kernel=args.kernel or 5, dec_kernel=args.kernel or 5)
+        image_size=args.size or 64, n_latent=args.latents, enc_kernel=kernel, dec_kernel=kernel)
     config = replace(config, likelihood=args.likelihood)
     # checked before the data, which may take minutes to render
-    cfg = TrainConfig(args.steps, args.lr, strength=args.strength, kl_weight=args.kl_weight, ratio=tuple(args.ratio),
-                      baseline=args.baseline, mirror=args.mirror, mirror_weight=args.mirror_consistency,
-                      mirror_images=args.mirror_images,
-                      spread_weight=args.spread_consistency, spread_shape=args.spread_shape,
-                      invariance_weight=args.invariance_consistency,
-                      clamp=args.clamp, lr_schedule=args.lr_schedule, checkpoint_every=args.checkpoint_every, seed=args.seed)
+    cfg = TrainConfig(**fields, strength=args.strength, kl_weight=args.kl_weight, baseline=args.baseline,
+                      mirror=args.mirror, spread_shape=args.spread_shape, checkpoint_every=args.checkpoint_every,
+                      seed=args.seed)
     if args.data:
         columns = parse_factor_columns(args.factor_columns)
         batches, meta = load_folders(args.data, config.image_size, columns), {"data_folder": str(args.data)}
@@ -271,9 +287,11 @@ def cmd_train(args) -> None:
         name = spec.family
     out = Path(args.out or f"runs/ign-{name}{'-baseline' if args.baseline else ''}")
     model = DCIGN(config).to(args.device)
-    print(f"{'baseline VAE' if args.baseline else 'DC-IGN'}: {n_parameters(model):,} parameters, "
-          f"{len(batches.kinds)} batches, {cfg.steps} steps -> {out}")
-    train(model, batches, cfg, out, meta, resume=not args.restart)
+    length = (f"{cfg.minutes:g} min" + (f" or {cfg.steps} steps" if cfg.steps < UNTIL_BUDGET else "")
+              if cfg.minutes else f"{cfg.steps} steps")
+    print(f"{'baseline VAE' if args.baseline else 'DC-IGN'} ({args.recipe} recipe): {n_parameters(model):,} parameters, "
+          f"{len(batches.kinds)} batches, {length} -> {out}")
+    train(model, batches, cfg, out, meta, resume=not args.restart, threads=threads)
     print(f"checkpoint: {out / 'checkpoint.safetensors'}   log: {out / 'log.csv'}")
 
 
@@ -342,7 +360,7 @@ def cmd_evaluate(args) -> None:
 
     from types import SimpleNamespace
 
-    from invgfx.ign.data import dataset_of_checkpoint, load_folders, parse_factor_columns
+    from invgfx.ign.data import dataset_of_checkpoint, load_folders, parse_factor_columns, thin_part_views
     from invgfx.ign.evaluate import evaluate, evaluate_batches, format_table, scatter_data
     from invgfx.ign.pictures import scatter_panels
     from invgfx.ign.train import load_checkpoint
@@ -351,7 +369,7 @@ def cmd_evaluate(args) -> None:
     runs = {"DC-IGN": args.checkpoint}
     if args.baseline:
         runs["baseline"] = args.baseline
-    results, spec = {}, None
+    results, spec, without_thin = {}, None, None
     for name, path in runs.items():
         model, meta = load_checkpoint(path, args.device)
         if args.data:  # a test folder: single-factor batches, no grid
@@ -361,7 +379,9 @@ def cmd_evaluate(args) -> None:
             spec = SimpleNamespace(image_size=size)
             continue
         spec, data = dataset_of_checkpoint(meta, args.cache_dir, _workers(args))
-        results[name] = evaluate(model, data.test, meta["calibration"], args.seed, args.metric_points)
+        if without_thin is None:
+            without_thin = thin_part_views(spec, data.test)
+        results[name] = evaluate(model, data.test, meta["calibration"], args.seed, args.metric_points, without_thin)
         if args.out:
             png = Path(args.out) / f"scatter_{name.lower()}.png"
             write_png(png, scatter_panels(scatter_data(data.test, model, meta["calibration"])))

@@ -53,10 +53,10 @@ class DatasetSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from invgfx.ign.shapes import MAKERS
+        from invgfx.ign.shapes import FAMILIES
 
-        if self.family not in MAKERS:
-            raise IGNError(f"--family {self.family!r} is not one of {sorted(MAKERS)}")
+        if self.family not in FAMILIES:
+            raise IGNError(f"--family {self.family!r} is not one of {sorted(FAMILIES)}")
         if not 0 < self.n_test_identities < self.n_identities:
             raise IGNError(f"need 0 < test identities ({self.n_test_identities}) < identities ({self.n_identities})")
         if self.batch_size > self.n_identities - self.n_test_identities:
@@ -145,11 +145,11 @@ def _render_identity(job: tuple[str, int, int, int, np.ndarray]) -> np.ndarray:
     identity's object, which is built from its own seed (so any process renders the same images)."""
     import torch
 
-    from invgfx.ign.shapes import MAKERS, render_object, single_thread, to_gaussians
+    from invgfx.ign.shapes import family_object, render_object, single_thread
 
     family, seed, size, identity, rows = job
     with torch.no_grad(), single_thread():
-        obj = to_gaussians(MAKERS[family](np.random.default_rng([seed, 2, identity])))
+        obj = family_object(family, seed, identity)
         return np.stack([(render_object(obj, float(a), float(e), float(l), size).numpy() * 255 + 0.5).astype(np.uint8)
                          for a, e, l in rows[:, :3]])
 
@@ -186,6 +186,29 @@ def generate(spec: DatasetSpec, progress: bool = True, workers: int = 1) -> IGND
     train = BatchSet(images[:n_train].reshape(len(kinds), spec.batch_size, S, S), factors.astype(np.float32), kinds)
     test = TestGrid(images[n_train:].reshape(len(test_ids), A, E, L, S, S), test_ids, *grid_axes)
     return IGNDataset(train, test, spec)
+
+
+def thin_part_views(spec: DatasetSpec, grid: TestGrid, progress: bool = True) -> np.ndarray | None:
+    """(I, A, S, S) uint8: the test grid's views at its middle elevation and light rendered without the
+    objects' thin parts, for `evaluate.thin_part_errors`; None for a family without thin parts."""
+    import torch
+    from tqdm import tqdm
+
+    from invgfx.ign.shapes import family_object, render_object, single_thread
+
+    I, A, E, L = grid.images.shape[:4]
+    S = spec.image_size
+    out = np.empty((I, A, S, S), np.uint8)
+    with torch.no_grad(), single_thread():
+        for i, identity in enumerate(tqdm(grid.identities, desc="thin parts", disable=not progress, unit="object")):
+            obj = family_object(spec.family, spec.seed, int(identity))
+            if not bool(obj.thin.any()):
+                return None
+            body = obj.without_thin_parts()
+            for a, az in enumerate(grid.azimuths):
+                img = render_object(body, float(az), float(grid.elevations[E // 2]), float(grid.lights[L // 2]), S)
+                out[i, a] = (img.numpy() * 255 + 0.5).astype(np.uint8)
+    return out
 
 
 def available_cores() -> int:

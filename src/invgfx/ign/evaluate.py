@@ -85,9 +85,11 @@ def set_factor(z: np.ndarray, cal: dict, value: np.ndarray | float) -> np.ndarra
 
 
 def novel_view_error(model: DCIGN, grid: TestGrid, mu: np.ndarray, k: int, cal: dict,
-                     rng: np.random.Generator, n_pairs: int = 1500) -> tuple[float, float]:
-    """(re-render MSE, copy-the-input MSE) per pixel over random (source, target) grid pairs that
-    differ only in factor k (0 azimuth, 1 elevation, 2 light). mu (I, A, E, L, D)."""
+                     rng: np.random.Generator, n_pairs: int = 1500) -> tuple[float, float, float]:
+    """(re-render MSE, copy-the-input MSE, unchanged-code MSE) per pixel over random (source, target)
+    grid pairs that differ only in factor k (0 azimuth, 1 elevation, 2 light). mu (I, A, E, L, D).
+    The unchanged code is the source's decoded as it is: a blurred source, the score a re-render that
+    ignores the target gets, which a useful one beats by a margin."""
     shape = grid.images.shape[:4]
     if shape[1 + k] < 2:
         raise IGNError(f"the test grid has a single {FACTORS[k]} value; novel views need at least 2")
@@ -99,12 +101,30 @@ def novel_view_error(model: DCIGN, grid: TestGrid, mu: np.ndarray, k: int, cal: 
     z = set_factor(mu[tuple(src.T)], cal, values[tgt[:, 1 + k]])
     truth = grid.images[tuple(tgt.T)].astype(np.float32) / 255
     source = grid.images[tuple(src.T)].astype(np.float32) / 255
-    return float(((decode(model, z) - truth) ** 2).mean()), float(((source - truth) ** 2).mean())
+    unchanged = decode(model, mu[tuple(src.T)])
+    return (float(((decode(model, z) - truth) ** 2).mean()), float(((source - truth) ** 2).mean()),
+            float(((unchanged - truth) ** 2).mean()))
 
 
-def evaluate(model: DCIGN, grid: TestGrid, calibration: dict, seed: int = 0, metric_points: int = 2000) -> dict:
+def thin_part_errors(recon: np.ndarray, full: np.ndarray, body: np.ndarray, threshold: float = 0.05) -> dict[str, float]:
+    """How well reconstructions keep thin parts. recon, full, body (N, S, S) in [0, 1]: the model's
+    reconstructions of `full`, and the same views rendered without the thin parts. Over the pixels the
+    thin parts change by more than `threshold`: thin_recon_mse, the reconstruction's MSE there (beside
+    recon_mse over all pixels); thin_kept, the fraction of them the reconstruction puts nearer the
+    true image than the image without thin parts (1: every thin part kept; 0: all dropped)."""
+    mask = np.abs(full - body) > threshold
+    if not mask.any():
+        raise IGNError("thin_part_errors: no pixel shows a thin part")
+    return {"thin_recon_mse": float(((recon - full)[mask] ** 2).mean()),
+            "thin_kept": float((np.abs(recon - full) < np.abs(recon - body))[mask].mean())}
+
+
+def evaluate(model: DCIGN, grid: TestGrid, calibration: dict, seed: int = 0, metric_points: int = 2000,
+             without_thin: np.ndarray | None = None) -> dict:
     """Every number of the benchmark table for one model on the test grid (see module docstring);
-    `metric_points` sizes the disentanglement metrics (see `all_metrics`; 0 skips them)."""
+    `metric_points` sizes the disentanglement metrics (see `all_metrics`; 0 skips them);
+    `without_thin` (I, A, S, S) uint8: the grid's views at its middle elevation and light rendered without
+    the thin parts (`data.thin_part_views`), which adds `thin_part_errors`."""
     model.eval()
     I, A, E, L, S, _ = grid.images.shape
     mu = encode(model, grid.images).reshape(I, A, E, L, -1)
@@ -118,7 +138,10 @@ def evaluate(model: DCIGN, grid: TestGrid, calibration: dict, seed: int = 0, met
             continue
         cal = calibration[name]
         out[f"r2_{name}"] = r_squared(values[:, k], flat[:, cal["latent"]])
-        out[f"novel_{name}"], out[f"copy_{name}"] = novel_view_error(model, grid, mu, k, cal, rng)
+        out[f"novel_{name}"], out[f"copy_{name}"], out[f"unchanged_{name}"] = novel_view_error(model, grid, mu, k, cal, rng)
+    if without_thin is not None:
+        middle = recon.reshape(I, A, E, L, S, S)[:, :, E // 2, L // 2]
+        out.update(thin_part_errors(middle, grid.images[:, :, E // 2, L // 2] / 255.0, without_thin / 255.0))
     used = sorted({c["latent"] for c in calibration.values()})
     intrinsic = np.setdiff1d(np.arange(mu.shape[-1]), used)
     out.update(intrinsic_checks(mu[..., intrinsic], rng))
@@ -222,6 +245,8 @@ def scatter_data(grid: TestGrid, model: DCIGN, calibration: dict) -> list[tuple[
 
 ROWS = [
     ("recon_mse", "reconstruction MSE / pixel (paper chairs 150px: 2.77e-4)"),
+    ("thin_recon_mse", "reconstruction MSE / pixel on thin parts"),
+    ("thin_kept", "thin-part pixels kept (nearer truth than the render without them)"),
     *[(f"r2_{n}", f"R^2 {n} latent vs truth") for n in EXTRINSIC],
     *[(f"{p}_{n}", f"{label} MSE, {n}") for n in EXTRINSIC
       for p, label in (("novel", "novel-view"), ("swap", "latent-swap novel-view"), ("copy", "copy-input"),

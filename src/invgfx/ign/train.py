@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -35,6 +36,37 @@ DROP_AT, DROP_FACTOR = 5 / 6, 0.3
 15000 steps at 5e-4 then 3000 at 1.5e-4 gave the best elevation latent; docs/ign-experiments.md)."""
 
 
+RECIPES = {
+    "default": {"kernel": 3, "steps": 13000, "lr": 8e-4, "lr_schedule": "drop", "clamp": "swap", "ratio": (1, 2, 1.5, 3),
+                "mirror_weight": 100.0, "mirror_images": 10, "spread_weight": 300.0, "invariance_weight": 1000.0},
+    "paper": {"kernel": 5, "steps": 3000, "lr": 5e-4, "lr_schedule": "constant", "clamp": "mean", "ratio": PAPER_RATIO,
+              "mirror_weight": 0.0, "mirror_images": None, "spread_weight": 0.0, "invariance_weight": 0.0},
+}
+"""Training recipes: the network's kernel and TrainConfig fields. "default" is the best this project
+knows for any family, the same for all four procedural ones (docs/ign.md, Results); "paper" is the
+paper's procedure (mean clamping, batch kinds 1:1:1:10, constant rate)."""
+DCIGN_ONLY = ("clamp", "mirror_weight", "mirror_images", "spread_weight", "invariance_weight")
+"""Recipe fields that need named single-factor latents; a baseline VAE takes the paper's values."""
+UNTIL_BUDGET = 10**9
+"""The step cap of a run given only a time budget (`minutes`)."""
+
+
+def recipe(name: str, baseline: bool = False, minutes: float | None = None, **given) -> tuple[int, dict]:
+    """(kernel, TrainConfig fields) of recipe `name`, with the values in `given` (None: not given) taking
+    precedence; a baseline keeps the recipe's network, steps and rates and the paper's DC-IGN-only
+    fields; with `minutes` and no steps given, the time alone ends the run."""
+    if name not in RECIPES:
+        raise IGNError(f"--recipe {name!r}: use one of {', '.join(RECIPES)}")
+    fields = dict(RECIPES[name])
+    if baseline:
+        fields.update({k: RECIPES["paper"][k] for k in DCIGN_ONLY})
+    if minutes is not None and given.get("steps") is None:
+        fields["steps"] = UNTIL_BUDGET
+    fields.update({k: v for k, v in given.items() if v is not None})
+    kernel = fields.pop("kernel")
+    return kernel, dict(fields, minutes=minutes)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimiser as the original code (Adam, lr 5e-4, betas 0.9/0.99, eps 1e-8, batch 20 from the data);
@@ -46,19 +78,23 @@ class TrainConfig:
     so a flipped single-factor batch is another single-factor batch: twice the distinct batches for free);
     mirror_weight: weight of `mirror_consistency` between each batch's extrinsic code and its flipped
     images' (DC-IGN only; 0: off, the paper);
-    mirror_images: how many images of each batch (its first; stored batches are in random factor order)
-    are flipped and encoded for that term, which is scaled by B / mirror_images so that the weight means
-    the same (None: all B; the flipped encoder pass nearly halves the steps/s with all 20);
+    mirror_images: how many images of each batch, a random subset drawn anew each step (`mirror_subset`;
+    a user's batches may be sorted by factor), are flipped and encoded for that term, which is scaled by
+    B / mirror_images so that the weight means the same (None: all B; the flipped encoder pass nearly
+    halves the steps/s with all 20);
     spread_weight: weight of `spread_consistency` of the varied latent in azimuth, elevation and light
     batches (DC-IGN only; 0: off, the paper); spread_shape: its form, "std" or "uniform";
     invariance_weight: weight of `invariance_consistency` of the pose/light latents each batch holds
     fixed (DC-IGN only; 0: off, the paper's own pull being `strength`);
     clamp: "mean" (the paper: the decoder gets the batch mean of the latents a batch does not vary) or
     "swap" (it gets another image's, with their reconstruction gradient; see model.swap_latents);
-    lr_schedule: "constant" (the original code), "cosine" (lr * (1 + cos(pi * step / steps)) / 2, which
+    lr_schedule: "constant" (the original code), "cosine" (lr * (1 + cos(pi * progress)) / 2, which
     ends the run at a small step size instead of wherever the last few noisy updates left the weights)
-    or "drop" (lr for the first DROP_AT of the steps, then lr * DROP_FACTOR: the full rate for as long
-    as the code is still learning, a quieter end)."""
+    or "drop" (lr for the first DROP_AT of the run, then lr * DROP_FACTOR: the full rate for as long
+    as the code is still learning, a quieter end);
+    minutes: a wall-clock budget for the training steps (None: none). With it the run stops when the
+    budget is spent or after `steps`, whichever comes first, and the schedule's progress is the
+    fraction of the budget spent, so the schedule is stretched to fit the steps this machine manages."""
 
     steps: int = 3000
     lr: float = 5e-4
@@ -78,8 +114,11 @@ class TrainConfig:
     lr_schedule: str = "constant"
     checkpoint_every: int = 500
     seed: int = 0
+    minutes: float | None = None
 
     def __post_init__(self) -> None:
+        if self.minutes is not None and not self.minutes > 0:
+            raise IGNError(f"minutes {self.minutes} (--minutes): give a positive training budget")
         if self.lr_schedule not in LR_SCHEDULES:
             raise IGNError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
         if self.spread_shape not in SPREAD_SHAPES:
@@ -108,9 +147,14 @@ class TrainConfig:
 
     def lr_at(self, step: int) -> float:
         """Learning rate of step `step` (0-based) of cfg.steps."""
+        return self.lr_at_progress(step / self.steps)
+
+    def lr_at_progress(self, progress: float) -> float:
+        """Learning rate once `progress` (in [0, 1]) of the run is done: steps, or seconds of `minutes`."""
         if self.lr_schedule == "cosine":
-            return self.lr * 0.5 * (1 + math.cos(math.pi * step / self.steps))
-        if self.lr_schedule == "drop" and step >= round(DROP_AT * self.steps):
+            return self.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        # rounded as a step count would be, so that a run of N steps drops at exactly round(DROP_AT * N)
+        if self.lr_schedule == "drop" and progress >= round(DROP_AT * self.steps) / self.steps:
             return self.lr * DROP_FACTOR
         return self.lr
 
@@ -152,8 +196,9 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
                                 kl_weight=cfg.kl_weight_at(x.shape[-1]))
     if cfg.mirror_weight:
         k = min(cfg.mirror_images or len(x), len(x))
-        mu_flipped = model.encode(x[:k].flip(-1))[0]
-        loss = loss + cfg.mirror_weight * len(x) / k * mirror_consistency(mu[:k], mu_flipped, model.config.n_extrinsic)
+        idx = mirror_subset(generator.initial_seed(), len(x), k).to(x.device)
+        mu_flipped = model.encode(x[idx].flip(-1))[0]
+        loss = loss + cfg.mirror_weight * len(x) / k * mirror_consistency(mu[idx], mu_flipped, model.config.n_extrinsic)
     if cfg.spread_weight and kind in FACTORS[:model.config.n_extrinsic]:
         loss = loss + cfg.spread_weight * spread_consistency(mu[:, FACTORS.index(kind)], cfg.spread_shape)
     if cfg.invariance_weight and active is not None:
@@ -165,15 +210,64 @@ def train_step(model: DCIGN, opt: torch.optim.Optimizer, x: torch.Tensor, kind: 
     return {"kind": kind, "loss": loss.item() / n, "recon": recon.item() / n, "kl": kl.item() / n}
 
 
+def mirror_subset(seed: int, n: int, k: int) -> torch.Tensor:
+    """The k of n batch images (sorted indices) a step with noise seed `seed` flips for the mirror term:
+    random, because a user's batches may be sorted by their factor, and a function of the seed alone,
+    so resumed runs draw the same ones."""
+    if k >= n:
+        return torch.arange(n)
+    return torch.from_numpy(np.sort(np.random.default_rng([seed, 1]).choice(n, k, replace=False)))
+
+
+class ThreadPicker:
+    """Keeps torch on whichever of 1 and `threads` threads trains faster now, by timing windows of steps.
+
+    On a shared 2-core machine two threads can run 2.3x slower than one (their spin-waiting
+    fights the other jobs; measured with one busy process beside: 5.5 against 12.5 steps/s), and 1.7x
+    faster when the machine is quiet (21 against 12.4). Every `every` steps the next `window` steps run
+    on each count in turn, and the faster count keeps the rest."""
+
+    def __init__(self, threads: int, window: int = 20, every: int = 500, clock=time.perf_counter):
+        self.counts = (threads, 1) if threads > 1 else (threads,)
+        self.window, self.every, self.clock = window, every, clock
+        self.timed: dict[int, float] = {}
+        self.chosen = threads
+        self._started = 0.0
+
+    def count_at(self, i: int) -> int:
+        """Threads for the i-th step of this run (0-based, counted from the start or resume)."""
+        phase = i % self.every
+        probing = len(self.counts) > 1 and phase < self.window * len(self.counts)
+        return self.counts[phase // self.window] if probing else self.chosen
+
+    def before(self, i: int) -> None:
+        torch.set_num_threads(self.count_at(i))
+        self._started = self.clock()
+
+    def after(self, i: int) -> None:
+        phase = i % self.every
+        if len(self.counts) == 1 or phase >= self.window * len(self.counts):
+            return
+        n = self.counts[phase // self.window]
+        if phase % self.window == 0:
+            self.timed[n] = 0.0
+        if phase % self.window > 0:  # the first step after a switch pays for waking the threads
+            self.timed[n] += self.clock() - self._started
+        if phase == self.window * len(self.counts) - 1:
+            self.chosen = min(self.counts, key=lambda c: self.timed[c])
+
+
 def make_optimizer(model: DCIGN, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
 
 
 def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path, meta: dict | None = None,
-          resume: bool = True, progress: bool = True) -> DCIGN:
-    """Train `model` for cfg.steps steps, writing out_dir/checkpoint.safetensors every
-    cfg.checkpoint_every steps and at the end, and one log.csv row per step. With `resume`, an
-    existing checkpoint in out_dir is continued. `meta` (JSON-able) is stored in the checkpoint."""
+          resume: bool = True, progress: bool = True, threads: int | None = None) -> DCIGN:
+    """Train `model` for cfg.steps steps (or cfg.minutes of wall clock, whichever ends first), writing
+    out_dir/checkpoint.safetensors every cfg.checkpoint_every steps and at the end, and one log.csv row
+    per step, flushed as it is written. With `resume`, an existing checkpoint in out_dir is continued
+    (a timed run with the time it had left). `meta` (JSON-able) is stored in the checkpoint.
+    `threads` > 1: torch runs on 1 or `threads` threads, whichever `ThreadPicker` finds faster."""
     from tqdm import tqdm
 
     from invgfx.ign.evaluate import calibrate
@@ -185,37 +279,59 @@ def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path
     out.mkdir(parents=True, exist_ok=True)
     device = next(model.parameters()).device
     opt = make_optimizer(model, cfg)
-    start = 0
+    start, spent = 0, 0.0
     if resume and (out / CHECKPOINT).exists():
-        start = load_state(out / CHECKPOINT, model, opt)["step"]
+        saved = load_state(out / CHECKPOINT, model, opt)
+        start, spent = saved["step"], saved.get("train_seconds", 0.0)
     cfg = replace(cfg, kl_weight=cfg.kl_weight_at(model.config.image_size))  # the checkpoint records the value used
     meta = dict(meta or {}, train_config=asdict(cfg))
+    budget = None if cfg.minutes is None else 60.0 * cfg.minutes
+    picker = ThreadPicker(threads) if threads and device.type == "cpu" else None
 
-    def save(step):
+    def save(step, seconds):
         model.eval()
         calibration = calibrate(model, batches, cfg.baseline)
         model.train()
-        save_checkpoint(out / CHECKPOINT, model, opt, dict(meta, step=step, calibration=calibration))
+        save_checkpoint(out / CHECKPOINT, model, opt, dict(meta, step=step, train_seconds=seconds,
+                                                           calibration=calibration))
+
+    def progress_of(step, seconds):
+        return step / cfg.steps if budget is None else max(step / cfg.steps, seconds / budget)
 
     model.train()
+    step, began = start, time.perf_counter() - spent
     with open_log(out / LOG, LOG_FIELDS, start) as fh:
         writer = csv.DictWriter(fh, LOG_FIELDS)
-        bar = tqdm(range(start, cfg.steps), desc="DC-IGN" if not cfg.baseline else "baseline VAE",
-                   disable=not progress, initial=start, total=cfg.steps)
-        for step in bar:
+        if budget is None:
+            bar = tqdm(total=cfg.steps, initial=start, desc="DC-IGN" if not cfg.baseline else "baseline VAE",
+                       disable=not progress, unit="step")
+        else:
+            bar = tqdm(total=round(budget), initial=round(spent), disable=not progress, unit="s",
+                       desc=f"DC-IGN ({cfg.minutes:g} min)" if not cfg.baseline else f"baseline VAE ({cfg.minutes:g} min)")
+        while step < cfg.steps and (budget is None or time.perf_counter() - began < budget):
             images, kind = draw_batch(batches, cfg, step)
             gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
             for group in opt.param_groups:
-                group["lr"] = cfg.lr_at(step)
+                group["lr"] = cfg.lr_at_progress(progress_of(step, time.perf_counter() - began))
+            if picker:
+                picker.before(step - start)
             row = train_step(model, opt, to_tensor(images, device), kind, cfg, gen)
-            writer.writerow({"step": step + 1, **{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}})
+            if picker:
+                picker.after(step - start)
+            step += 1
+            writer.writerow({"step": step, **{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}})
+            fh.flush()  # a log another program can follow while the run goes on
+            if budget is None:
+                bar.update(1)
+            else:
+                bar.update(min(round(time.perf_counter() - began), round(budget)) - bar.n)
             if step % 50 == 0:
-                bar.set_postfix(loss=f"{row['loss']:.1f}")
-            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-                fh.flush()
-                save(step + 1)
-    if start < cfg.steps or not (out / CHECKPOINT).exists():
-        save(cfg.steps)
+                bar.set_postfix(loss=f"{row['loss']:.1f}", step=step)
+            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                save(step, time.perf_counter() - began)
+        bar.close()
+    if step > start or not (out / CHECKPOINT).exists():
+        save(step, time.perf_counter() - began)
     model.eval()
     return model
 
