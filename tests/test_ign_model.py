@@ -310,6 +310,7 @@ def test_recipes_fill_what_the_user_did_not_give():
     kernel, fields = recipe("default", baseline=True)
     assert kernel == 3 and fields["lr"] == 8e-4 and fields["clamp"] == "mean" and fields["invariance_weight"] == 0
     TrainConfig(**fields, baseline=True)
+    TrainConfig(**recipe("default", mirror_weight=0.0)[1])  # its mirror subset goes with the term
     assert recipe("default", minutes=15)[1]["steps"] == UNTIL_BUDGET
     assert recipe("default", minutes=15, steps=500)[1]["steps"] == 500
     assert recipe("paper")[1] == {**{f: getattr(TrainConfig(), f) for f in recipe("paper")[1]}}

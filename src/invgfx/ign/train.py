@@ -63,6 +63,8 @@ def recipe(name: str, baseline: bool = False, minutes: float | None = None, **gi
     if minutes is not None and given.get("steps") is None:
         fields["steps"] = UNTIL_BUDGET
     fields.update({k: v for k, v in given.items() if v is not None})
+    if not fields["mirror_weight"] and given.get("mirror_images") is None:
+        fields["mirror_images"] = None  # the recipe's subset size belongs to its mirror term, now off
     kernel = fields.pop("kernel")
     return kernel, dict(fields, minutes=minutes)
 
