@@ -25,13 +25,14 @@ from invgfx.ign.data import DatasetSpec, available_cores, cache_path, load_or_ge
 from invgfx.ign.evaluate import evaluate, format_table, scatter_data, sweep
 from invgfx.ign.model import DCIGN, IGNConfig
 from invgfx.ign.pictures import grid_picture, scatter_panels
+from invgfx.ign.shapes import FAMILIES
 from invgfx.ign.train import TrainConfig, load_checkpoint, train
 from invgfx.splat.io_image import write_png
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--family", choices=("faces", "chairs"), default="faces")
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="faces")
     ap.add_argument("--steps", type=int, default=3000, help="training steps per model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--kl-weight", type=float,

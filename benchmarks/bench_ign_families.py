@@ -26,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-FAMILIES = ("faces", "chairs", "teapots", "cars")
+from invgfx.ign.shapes import FAMILIES
+
 
 
 def run(args: list[str], log: Path) -> float:

@@ -23,12 +23,13 @@ from torch import nn
 from invgfx.ign.data import DatasetSpec, load_or_generate
 from invgfx.ign.evaluate import EXTRINSIC, r_squared
 from invgfx.ign.model import DCIGN, IGNConfig
+from invgfx.ign.shapes import FAMILIES
 from invgfx.ign.train import to_tensor
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--family", choices=("faces", "chairs"), default="faces")
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="faces")
     ap.add_argument("--batches", type=int, nargs=4, default=DatasetSpec.batches, metavar=("AZ", "EL", "LIGHT", "ID"),
                     help="stored training batches per kind (default: DatasetSpec's, 40 40 40 160)")
     ap.add_argument("--steps", type=int, default=1000, help="supervised steps (default: 1000)")
