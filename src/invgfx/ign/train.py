@@ -328,7 +328,7 @@ def train(model: DCIGN, batches: BatchSet, cfg: TrainConfig, out_dir: str | Path
             else:
                 bar.update(min(round(time.perf_counter() - began), round(budget)) - bar.n)
             if step % 50 == 0:
-                bar.set_postfix(loss=f"{row['loss']:.1f}", step=step)
+                bar.set_postfix(loss=f"{row['loss']:.1f}", step=step, threads=torch.get_num_threads())
             if step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 save(step, time.perf_counter() - began)
         bar.close()
