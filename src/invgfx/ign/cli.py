@@ -17,15 +17,18 @@ on mini-batches in which only one of these factors changes; the latents the batc
 clamped to their batch mean, so the owner must explain all the change. Changing a latent then
 re-renders the object under a new pose or light."""
 
-EPILOG = """typical session:
-  invgfx ign dataset --family faces --preview faces.png     render + cache the procedural faces
-  invgfx ign train --family faces --out runs/faces          DC-IGN (clamped training)
-  invgfx ign train --family faces --baseline --out runs/faces-vae    entangled baseline
-  invgfx ign sweep --checkpoint runs/faces/checkpoint.safetensors --factor azimuth --out az.png
-  invgfx ign rerender face.png --checkpoint runs/faces/checkpoint.safetensors --azimuth 45 --out turned.png
-  invgfx ign evaluate --checkpoint runs/faces/checkpoint.safetensors \\
-      --baseline runs/faces-vae/checkpoint.safetensors --out runs/eval
-  invgfx ign export runs/faces/checkpoint.safetensors faces.safetensors    weights + calibration only"""
+EPILOG = """typical session (the same default recipe for every family; about 12 minutes on 2 cores):
+  invgfx ign dataset --family teapots --preview pots.png     render + cache (faces, chairs, teapots, cars)
+  invgfx ign train --family teapots --out runs/pots          DC-IGN, the default recipe
+  invgfx ign train --family teapots --baseline --out runs/pots-vae    entangled baseline
+  invgfx ign sweep --checkpoint runs/pots/checkpoint.safetensors --factor azimuth --out az.png
+  invgfx ign rerender pot.png --checkpoint runs/pots/checkpoint.safetensors --azimuth 45 --out turned.png
+  invgfx ign evaluate --checkpoint runs/pots/checkpoint.safetensors \\
+      --baseline runs/pots-vae/checkpoint.safetensors --out runs/eval
+  invgfx ign export runs/pots/checkpoint.safetensors pots.safetensors    weights + calibration only
+your own renders (DIR/AZ_VARIED/<batch>/*.png, EL_VARIED, LIGHT_AZ_VARIED, SHAPE_VARIED; factors.csv optional):
+  invgfx ign train --data DIR --out runs/mine [--minutes 15]
+  invgfx ign evaluate --checkpoint runs/mine/checkpoint.safetensors --data TEST_DIR"""
 
 
 def register(subparsers) -> None:
