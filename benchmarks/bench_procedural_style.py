@@ -9,11 +9,11 @@ frequencies) and cell order, the style distance of 40 x 40 outputs to their exam
 (`invgfx.procedural.style`), and success / cells per second at 40x40x10, 80x80x20 and
 160x160x20 (CPU time, one process).
 
-Two threads: large grids are solved as two halves at once and a seam (`solver._split_search`);
-wall seconds with 1 and 2 threads, interleaved, and the CPU seconds each half's thread spent.
+Large grids: synthesis in blocks (`solver._block_search`) on 1 and 2 threads against one search
+of the whole grid, wall seconds interleaved, and the CPU seconds each worker thread spent.
 
     python benchmarks/bench_procedural_style.py [--seeds 10] [--big-seeds 3] [--only style,speed,threads]
-    python benchmarks/bench_procedural_style.py --only success --success-seeds 100
+    python benchmarks/bench_procedural_style.py --only success --success-seeds 100 --big-seeds 10
     python benchmarks/bench_procedural_style.py --only figure --figure docs/images/rules_style.png
 """
 
@@ -45,7 +45,7 @@ def buildings():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="outputs per row at 40x40 and 80x80")
-    parser.add_argument("--big-seeds", type=int, default=3, help="outputs per row at 160x160x20")
+    parser.add_argument("--big-seeds", type=int, default=3, help="outputs per row at 160x160x20 (speed, threads) and 320x320x20 (success)")
     parser.add_argument("--only", default="style,speed,threads", help="tables to print (comma-separated; success, figure)")
     parser.add_argument("--success-seeds", type=int, default=100, help="with --only success: grids per size")
     parser.add_argument("--figure", default="rules_style.png", help="with --only figure: where to write the picture")
@@ -78,10 +78,10 @@ def success_table(examples, args) -> None:
     for name, (grids, whole, names) in examples.items():
         rules = learn_adjacency(grids, names)
         solve(rules, (8, 8, 4))
-        for size in ((40, 40, 10), (80, 80, 20), (160, 160, 20)):
-            ok, violations, wall, bt, rs = _runs(rules, size, n, time.perf_counter)
-            print(f"| {name} | {'x'.join(map(str, size))} | {ok}/{n} | {violations} | {n * np.prod(size) / wall:,.0f} | "
-                  f"{bt / n:.1f} / {rs / n:.2f} |", flush=True)
+        for size, seeds in (((40, 40, 10), n), ((80, 80, 20), n), ((160, 160, 20), n), ((320, 320, 20), args.big_seeds)):
+            ok, violations, wall, bt, rs = _runs(rules, size, seeds, time.perf_counter)
+            print(f"| {name} | {'x'.join(map(str, size))} | {ok}/{seeds} | {violations} | {seeds * np.prod(size) / wall:,.0f} | "
+                  f"{bt / seeds:.1f} / {rs / seeds:.2f} |", flush=True)
 
 
 def figure(examples, path) -> None:
@@ -151,25 +151,32 @@ def _runs(rules, size, n, clock, **options):
 
 
 def threads_table(examples, args) -> None:
-    print("\n| example | size | wall s, 1 thread | wall s, 2 threads | speed-up | CPU s of the halves' threads (2 threads) | seam + rest CPU s |")
-    print("|---|---|---:|---:|---:|---|---:|")
+    """Large grids: synthesis in blocks on 1 and 2 threads against one search of the whole grid,
+    interleaved seed by seed so that all three see the same load."""
+    from invgfx.procedural import pair_violations
+
+    print("\n| example | size | one search: wall s | blocks, 1 thread: wall s | blocks, 2 threads: wall s | "
+          "cells / wall s (blocks, 2 threads) | CPU s of each worker (2 threads) | solved, violations (blocks) | retries |")
+    print("|---|---|---:|---:|---:|---:|---|---|---:|")
     for name, (grids, whole, names) in examples.items():
         rules = learn_adjacency(grids, names)
         solve(rules, (8, 8, 4))
         for size in ((160, 160, 20), (320, 320, 20)):
-            wall = {1: [], 2: []}
-            halves, seam = [], []
+            wall = {"whole": [], 1: [], 2: []}
+            workers, ok, bad, retries = [], 0, 0, 0
             for s in range(args.big_seeds):
-                for threads in (1, 2):  # interleaved, so both see the same load
-                    r = solve(rules, size, seed=s, threads=threads)
-                    wall[threads].append(r.stats["seconds"])
-                    if threads == 2 and "thread_seconds" in r.stats:
-                        halves.append(r.stats["thread_seconds"][:2])
-                        seam.append(r.stats["thread_seconds"][2])
-            w1, w2 = np.mean(wall[1]), np.mean(wall[2])
-            h = np.mean(halves, 0) if halves else [float("nan")] * 2
-            print(f"| {name} | {'x'.join(map(str, size))} | {w1:.2f} | {w2:.2f} | {w1 / w2:.2f}x | {h[0]:.2f} + {h[1]:.2f} | "
-                  f"{np.mean(seam) if seam else float('nan'):.2f} |", flush=True)
+                for run in ("whole", 1, 2):
+                    r = solve(rules, size, seed=s, threads=1 if run == "whole" else run, blocks=run != "whole")
+                    wall[run].append(r.stats["seconds"])
+                    if run == 2:
+                        ok += r.ok
+                        bad += pair_violations(r.grid, rules)[0] if r.ok else 0
+                        retries += r.stats.get("retries", 0)
+                        workers.append(sorted(r.stats.get("thread_seconds", [np.nan] * 3)[:-1], reverse=True))
+            w = {k: np.mean(v) for k, v in wall.items()}
+            cpu = " + ".join(f"{c:.2f}" for c in np.mean(workers, 0))
+            print(f"| {name} | {'x'.join(map(str, size))} | {w['whole']:.2f} | {w[1]:.2f} | {w[2]:.2f} | "
+                  f"{np.prod(size) / w[2]:,.0f} | {cpu} | {ok}/{args.big_seeds}, {bad} | {retries} |", flush=True)
 
 
 if __name__ == "__main__":

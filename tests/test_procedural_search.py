@@ -98,17 +98,91 @@ def test_without_numba_solve_warns_and_uses_the_reference(rules, monkeypatch):
     assert slow.stats["engine"] == "search" and (slow.grid == fast.grid).all()
 
 
-@pytest.mark.parametrize("example", ["castle", "city"])
-def test_large_grids_split_in_halves_give_one_valid_grid_for_any_thread_count(monkeypatch, example):
-    from invgfx.procedural import examples
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Block synthesis on grids small enough for the reference engine: 8 x 8 blocks, margin 2."""
     from invgfx.procedural import solver
 
-    monkeypatch.setattr(solver, "SPLIT_CELLS", 2000)  # split grids this small, so the reference can follow
+    monkeypatch.setattr(solver, "BLOCK_CELLS", 2000)
+    monkeypatch.setattr(solver, "BLOCK", 8)
+    monkeypatch.setattr(solver, "MARGIN", 2)
+    return solver
+
+
+@pytest.mark.parametrize("example", ["castle", "city"])
+def test_large_grids_solved_in_blocks_give_one_valid_grid_for_any_thread_count(small_blocks, example):
+    from invgfx.procedural import examples
+
     grid, names, _ = getattr(examples, example)()
     rules = learn_adjacency([grid], names)
-    size = (36, 20, grid.shape[2])
+    size = (36, 20, grid.shape[2])  # 5 x 3 blocks, the last ones cut short
     one = solve(rules, size, seed=4, threads=1)
     two = solve(rules, size, seed=4, threads=2)
     ref = solve(rules, size, seed=4, threads=2, engine="reference")
     assert one.ok and np.array_equal(one.grid, two.grid) and np.array_equal(one.grid, ref.grid)
-    assert pair_violations(two.grid, rules)[0] == 0 and len(two.stats["thread_seconds"]) == 3
+    assert pair_violations(two.grid, rules)[0] == 0 and two.stats["retries"] == 0
+    assert len(two.stats["thread_seconds"]) >= 2  # the workers, then the retries
+
+
+def test_waves_hold_blocks_that_never_touch():
+    from invgfx.procedural.solver import _waves
+
+    waves = _waves(5, 4)
+    assert sorted(ij for w in waves for ij in w) == sorted((i, j) for i in range(5) for j in range(4))
+    wave_of = {ij: t for t, w in enumerate(waves) for ij in w}
+    for (i, j), t in wave_of.items():  # what a block's box reaches was done in an earlier wave
+        for nb in ((i - 1, j), (i, j - 1), (i + 1, j - 1)):
+            assert nb not in wave_of or wave_of[nb] < t
+        for other in waves[t]:  # and no other block of its wave is next to it, not even at a corner
+            assert other == (i, j) or max(abs(other[0] - i), abs(other[1] - j)) > 1
+
+
+def _failing(small_blocks, monkeypatch, fails):
+    """Make the compiled search give up on the boxes for which `fails(shape, seed)` is true."""
+    from invgfx.procedural import search_numba
+    from invgfx.procedural.search import GAVE_UP, Outcome
+
+    real = search_numba.search
+    calls = []
+
+    def search(problem, base, settings, progress=None, chunk=4096):
+        calls.append(settings.seed)
+        if fails(problem.shape, settings.seed, calls):
+            return Outcome(GAVE_UP, 0, np.full(len(base), -1), 0, 0, 0)
+        return real(problem, base, settings, progress, chunk)
+
+    monkeypatch.setattr(search_numba, "search", search)
+
+
+def test_a_block_that_does_not_fit_is_solved_again_with_its_neighbours(small_blocks, monkeypatch):
+    from invgfx.procedural import examples
+
+    grid, names, _ = examples.castle()
+    rules = learn_adjacency([grid], names)
+    size = (36, 20, grid.shape[2])
+    block = 4 * 1_000_003 + 1 + 2 + 5 * 1  # block (2, 1)'s first try: seed 4, part 1 + i + nbx j
+    _failing(small_blocks, monkeypatch, lambda shape, seed, calls: seed == block)
+    res = solve(rules, size, seed=4)
+    assert res.ok and res.stats["retries"] == 1 and pair_violations(res.grid, rules)[0] == 0
+
+
+def test_when_no_block_fits_the_whole_grid_is_searched(small_blocks, monkeypatch):
+    from invgfx.procedural import examples
+
+    grid, names, _ = examples.castle()
+    rules = learn_adjacency([grid], names)
+    size = (36, 20, grid.shape[2])
+    _failing(small_blocks, monkeypatch, lambda shape, seed, calls: shape != (36, 20, grid.shape[2]) and shape[0] > 1)
+    res = solve(rules, size, seed=4)
+    assert res.ok and "retries" not in res.stats and pair_violations(res.grid, rules)[0] == 0
+
+
+def test_blocks_leave_nothing_on_their_open_faces_that_the_undone_grid_cannot_close(small_blocks, monkeypatch):
+    """Procedural buildings (balconies, roofs) crossing a block's open face must be closable, as at
+    the grid's border: with that rule no block needs a second try here (without it, seed 2 did)."""
+    monkeypatch.setattr(small_blocks, "BLOCK", 16)
+    grids = [generate_building(random_params(np.random.default_rng(s)), seed=s) for s in range(20)]
+    rules = learn_adjacency(grids, list(NAMES))
+    for seed in range(6):
+        res = solve(rules, (48, 40, 12), seed=seed)
+        assert res.ok and res.stats["retries"] == 0 and pair_violations(res.grid, rules)[0] == 0

@@ -107,8 +107,8 @@ def register(sub) -> None:
                         "frequencies)")
     p.add_argument("--no-backtracking", action="store_true", help="plain WFC: stop at the first contradiction")
     p.add_argument("--threads", type=int, default=2,
-                   help="grids of 100,000+ cells are solved as two halves and a seam; this many halves at once "
-                        "(default 2; the grid is the same for any value)")
+                   help="grids of 200,000+ cells are synthesised in blocks of 64 x 64 cells (Merrell's model "
+                        "synthesis); this many independent blocks at once (default 2; the grid is the same for any value)")
     p.set_defaults(func=_rules_generate)
 
     p = rsub.add_parser("convert", help="convert a grid between formats", description="Read a grid and write it in another format.", epilog=RULES_EPILOG, formatter_class=_RAW)

@@ -271,12 +271,13 @@ class _Search:
         return max(abs(a // (ny * nz) - b // (ny * nz)), abs(a // nz % ny - b // nz % ny), abs(a % nz - b % nz)) <= radius
 
 
-def consistent(problem: Problem, allowed: np.ndarray) -> tuple[np.ndarray, int]:
+def consistent(problem: Problem, allowed: np.ndarray, changed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Arc-consistent domains within `allowed` (N, T) bool: ((N, T) bool, -1), or
-    (partial domains, a cell left without any tile)."""
+    (partial domains, a cell left without any tile). changed: the cells whose domains may not be
+    consistent with their neighbours' (ascending; default: every cell), the rest already are."""
     s = _Search(problem, Settings())
     s.dom = _pack(allowed)
-    bad = s.propagate(list(range(len(s.dom))))
+    bad = s.propagate(list(range(len(s.dom))) if changed is None else [int(i) for i in changed])
     return _unpack(s.dom, allowed.shape[1]), bad
 
 

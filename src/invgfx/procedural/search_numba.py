@@ -431,11 +431,11 @@ class _State:
         self.hent = np.empty((2 * N + 64, 2), np.int64)
         self.sup = np.empty(6 * self.base.shape[1], np.int64)
 
-    def propagate_all(self) -> int:
-        N = self.dom.shape[0]
-        self.cells[STACK] = np.arange(N)
-        self.cells[WAITING] = 1
-        bad, self.tcell, self.trow = _propagate(self.dom, self.nbr, self.compat, self.cells, self.ints, N, self.tcell, self.trow,
+    def propagate_from(self, changed: np.ndarray) -> int:
+        n = len(changed)
+        self.cells[STACK, :n] = changed
+        self.cells[WAITING, changed] = 1
+        bad, self.tcell, self.trow = _propagate(self.dom, self.nbr, self.compat, self.cells, self.ints, n, self.tcell, self.trow,
                                                 self.hkey, self.hent, self.w, self.wlogw, self.cfg, self.rng, False, self.sup)
         return bad
 
@@ -444,10 +444,10 @@ class _State:
         return np.where(bits.sum(1) == 1, bits.argmax(1), -1)
 
 
-def consistent(problem: Problem, allowed: np.ndarray) -> tuple[np.ndarray, int]:
+def consistent(problem: Problem, allowed: np.ndarray, changed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """As `search.consistent`."""
     s = _State(problem, allowed, Settings())
-    bad = s.propagate_all()
+    bad = s.propagate_from(np.arange(allowed.shape[0]) if changed is None else np.asarray(changed, np.int64))
     return _unwords(s.dom, allowed.shape[1]), bad
 
 

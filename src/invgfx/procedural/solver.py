@@ -12,6 +12,9 @@ It is WaveFunctionCollapse / model synthesis with what plain WFC lacks:
   contradiction comes back to the same place;
 * pins restrict cells to label sets, bounded edges restrict the border cells to tiles seen
   on the same face of the examples, periodic edges wrap around.
+* a large grid (BLOCK_CELLS tile cells or more) is synthesised in blocks, as Merrell's model
+  synthesis: columns of BLOCK x BLOCK cells, each solved with its done neighbours fixed, two at a
+  time where they are independent, so the cost per cell stays flat as the grid grows.
 
 This module turns rules, size, edges and pins into a `search.Problem` and its starting
 domains; the search itself runs compiled (`search_numba`, engine "fast") or in plain Python
@@ -90,7 +93,8 @@ class SolveResult:
     """grid: labels (X, Y, Z); when ok is False, the labels of the decided tiles (tile-grid
     shape), -1 where undecided. tiles: the tile grid. message: what happened, in words.
     conflict: the tile cell where it got stuck, if any. stats: seconds (the solve's own, wall),
-        thread_seconds (a large grid: CPU seconds of its two halves, each on its thread, and the seam),
+        thread_seconds (a large grid, solved in blocks: CPU seconds of each worker thread, then of
+        the retries), retries (blocks solved again),
         load_seconds (loading the compiled search, the first solve of a process), cells_per_second,
     decisions, backtracks, resets, engine (the search module that ran)."""
 
@@ -151,90 +155,134 @@ def _engine(name: str):
 
 
 _LOADED: set = set()
-SPLIT_CELLS = 100_000  # tile grids this large are solved as two halves and a seam
-SEAM = 8  # tile cells between the halves, solved last with the halves' faces fixed
+# measured on castle, city and buildings examples, 80^2 to 320^2 x 20 (docs/procedural.md): below
+# BLOCK_CELLS one search is faster; 64 / 4 kept the style of one search at the least extra work
+BLOCK_CELLS = 200_000  # tile grids this large are solved in blocks (`_block_search`)
+BLOCK = 64  # tile cells per block side, in x and y; a block takes the whole height
+MARGIN = 4  # cells solved past a block's high x and y sides, kept until a later box solves them again
 
 
-def _split_axis(tshape) -> int:
-    return 0 if tshape[0] >= tshape[1] else 1
+def _waves(nbx: int, nby: int) -> list[list[tuple[int, int]]]:
+    """Blocks (i, j) grouped by i + 2 j. Block (i, j) with its margin and ring reaches the blocks
+    (i - 1, j), (i, j - 1), (i + 1, j - 1) (all of lower waves) and undone ones; the boxes of one
+    wave's blocks are disjoint (MARGIN < BLOCK - 1), so they can be solved at once."""
+    waves: dict[int, list] = {}
+    for j in range(nby):
+        for i in range(nbx):
+            waves.setdefault(i + 2 * j, []).append((i, j))
+    return [waves[t] for t in sorted(waves)]
 
 
-def _split_search(search, rules, tshape, periodic, choice, base, settings, threads: int):
-    """Both cores on one large grid: the halves on either side of a seam SEAM cells wide are
-    independent problems, solved at once on `threads` threads (the compiled search releases
-    the GIL); then the seam is solved with the halves' faces fixed, widened (x2, x4) into the
-    halves if it does not close, and last the whole of the high half is solved again after the
-    low one. -> search.Outcome over the whole tile grid, or None when
-    a half or the seam fails (the caller then searches the whole grid). Each part draws from
-    its own seed (settings.seed, part), so the grid does not depend on `threads`."""
+def _block_search(search, rules, tshape, periodic, bounded, choice, base, settings, threads: int, advance=None):
+    """Model synthesis in blocks (Merrell 2007/2011) for a large grid: the grid is cut into
+    BLOCK x BLOCK columns of the whole height, solved in order, so that the cost per cell does not
+    grow with the grid. Each block is solved in a box: the block, a MARGIN past its high x and y
+    sides (so that what crosses them can be continued) and a ring of one cell around. Every cell
+    of the box that an earlier box set is held fixed in the ring and solved anew inside; the
+    whole solution is kept (the block for good, the margin until a later box solves it again).
+    As in Merrell's method the model is kept consistent at all times: with bounded edges, an
+    unset ring cell must hold a tile the examples show on that face of their border, as if the
+    grid ended there, so that nothing crosses into undone cells that could not be closed.
+
+    The blocks of one wave (`_waves`) do not touch and run on `threads` threads (the compiled
+    search releases the GIL). A block that does not fit is solved again after its wave with
+    BLOCK / 2, then BLOCK cells of its done neighbours cleared around it (modification in blocks); if none
+    of those fits either, -> None and the caller searches the whole grid. Each block draws from
+    its own seed (settings.seed, block), so the grid does not depend on `threads`.
+    -> search.Outcome over the whole tile grid, with .thread_seconds (CPU seconds of each worker
+    thread, then of the retries) and .retries (boxes solved again)."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
     from dataclasses import replace
 
-    axis, T = _split_axis(tshape), rules.n_tiles
-    n = tshape[axis]
+    X, Y, _ = tshape
+    T = rules.n_tiles
+    one_tile = np.eye(T, dtype=bool)
     dom = base.reshape(*tshape, T)
-    sub_periodic = tuple(p and a != axis for a, p in enumerate(periodic))
+    tiles = np.full(tshape, -1, np.int64)  # the model so far; -1: not set
+    sub_periodic = (False, False, periodic[2])
+    problems: dict = {}
+    seconds: dict = {}  # thread -> CPU seconds
+    counts = {"decisions": 0, "backtracks": 0, "resets": 0}
+    lock = threading.Lock()
 
-    def slab(a, b):
-        index = [slice(None)] * 3
-        index[axis] = slice(a, b)
-        return tuple(index)
-
-    seconds = {}  # part -> CPU seconds of the thread that solved it
-
-    def solve_part(part, a, b, fixed=None):
+    def fit(free, part) -> bool:
+        """Solve the cells of the box `free` (x0, x1, y0, y1) anew, with the set cells of the
+        ring around it fixed, and write the solution (free cells and unset ring cells) into
+        `tiles`. -> False, with `tiles` unchanged, if it cannot be done."""
         t0 = time.thread_time()
-        try:
-            return _solve_slab(part, a, b, fixed)
-        finally:
-            seconds[part] = time.thread_time() - t0
+        x0, x1, y0, y1 = free
+        bx0, bx1, by0, by1 = max(0, x0 - 1), min(X, x1 + 1), max(0, y0 - 1), min(Y, y1 + 1)
+        ring = tiles[bx0:bx1, by0:by1].copy()
+        ring[x0 - bx0:x1 - bx0, y0 - by0:y1 - by0] = -1
+        domains = dom[bx0:bx1, by0:by1].copy()
+        changed = ring >= 0  # the cells whose domains now differ from the (arc-consistent) base
+        domains[changed] = one_tile[ring[changed]]
+        if bounded:  # an unset ring cell stands for the undone grid: it must be able to end there
+            for face, d, there in ((np.s_[0], 1, bx0 < x0), (np.s_[-1], 0, bx1 > x1),
+                                   (np.s_[:, 0], 3, by0 < y0), (np.s_[:, -1], 2, by1 > y1)):
+                if there:
+                    domains[face][ring[face] < 0] &= rules.boundary[d]
+                    changed[face] = True
+        shape = domains.shape[:3]
+        with lock:
+            if shape not in problems:
+                problems[shape] = _problem(rules, shape, sub_periodic, choice)
+        problem, out = problems[shape], None
+        start, bad = _consistent(search, problem, domains.reshape(-1, T), np.flatnonzero(changed))
+        if bad < 0:
+            cells = int(np.prod(shape))
+            out = search.search(problem, start, replace(settings, seed=settings.seed * 1_000_003 + part,
+                                                        max_resets=20 + cells // 500))
+        with lock:
+            key = threading.get_ident()
+            seconds[key] = seconds.get(key, 0.0) + time.thread_time() - t0
+            if out is not None:
+                for k in counts:
+                    counts[k] += getattr(out, k)
+        if out is None or out.status != reference.SOLVED:
+            return False
+        box = tiles[bx0:bx1, by0:by1]
+        np.copyto(box, out.tiles.reshape(shape), where=ring < 0)
+        return True
 
-    def _solve_slab(part, a, b, fixed):
-        shape = tuple(b - a if k == axis else s for k, s in enumerate(tshape))
-        problem = _problem(rules, shape, sub_periodic, choice)
-        domains = dom[slab(a, b)].copy()
-        if fixed is not None:  # the faces of the solved halves: one tile each
-            for face, tiles in fixed:
-                domains[slab(face - a, face - a + 1)] = np.eye(T, dtype=bool)[tiles]
-        start, bad = _consistent(search, problem, domains.reshape(-1, T))
-        if bad >= 0:
-            return None
-        out = search.search(problem, start, replace(settings, seed=settings.seed * 1_000_003 + part))
-        return out if out.status == reference.SOLVED else None
+    def block(i, j):
+        return i * BLOCK, min(X, (i + 1) * BLOCK), j * BLOCK, min(Y, (j + 1) * BLOCK)
 
-    lo, hi = n // 2 - SEAM // 2, n // 2 + SEAM // 2
+    def box(ij, reach=0):
+        x0, x1, y0, y1 = block(*ij)
+        return max(0, x0 - reach), min(X, x1 + MARGIN), max(0, y0 - reach), min(Y, y1 + MARGIN)
+
+    nbx, nby = -(-X // BLOCK), -(-Y // BLOCK)
+    n_blocks, retries = nbx * nby, 0
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        halves = list(pool.map(lambda args: solve_part(*args), [(1, 0, lo), (2, hi, n)]))
-    if any(h is None for h in halves):
-        return None
-    tiles = np.empty(tshape, np.int64)
-    tiles[slab(0, lo)] = halves[0].tiles.reshape(tiles[slab(0, lo)].shape)
-    tiles[slab(hi, n)] = halves[1].tiles.reshape(tiles[slab(hi, n)].shape)
-    # the seam, widened; last, everything past the low half (a structure that must run through
-    # the whole grid, like a street, cannot meet an independent half): sequential, not lost
-    for k, width in enumerate((SEAM, 2 * SEAM, 4 * SEAM, None)):
-        a, b = (lo, n) if width is None else (max(0, n // 2 - width // 2), min(n, n // 2 + width // 2))
-        fixed = [(face, tiles[slab(face, face + 1)]) for face in (a - 1, b) if 0 <= face < n]
-        ea, eb = max(0, a - 1), min(n, b + 1)
-        seam = solve_part(3 + k, ea, eb, fixed)
-        if seam is not None:
-            tiles[slab(ea, eb)] = seam.tiles.reshape(tiles[slab(ea, eb)].shape)
-            parts = [*halves, seam]
-            out = reference.Outcome(reference.SOLVED, -1, tiles.ravel(), sum(o.decisions for o in parts),
-                                    sum(o.backtracks for o in parts), sum(o.resets for o in parts))
-            out.thread_seconds = [seconds[1], seconds[2], sum(v for k, v in seconds.items() if k > 2)]
-            return out
-    return None
+        for wave in _waves(nbx, nby):
+            fitted = list(pool.map(lambda ij: fit(box(ij), 1 + ij[0] + nbx * ij[1]), wave))
+            for ij, ok in zip(wave, fitted):  # the misfits, one at a time, in block order
+                for k, reach in enumerate((BLOCK // 2, BLOCK)):
+                    if ok:
+                        break
+                    retries += 1
+                    ok = fit(box(ij, reach), 1 + ij[0] + nbx * ij[1] + (k + 1) * n_blocks)
+                if not ok:
+                    return None
+            if advance is not None:
+                advance(sum((x1 - x0) * (y1 - y0) for x0, x1, y0, y1 in (block(*ij) for ij in wave)) * tshape[2])
+    out = reference.Outcome(reference.SOLVED, -1, tiles.ravel(), counts["decisions"], counts["backtracks"], counts["resets"])
+    main = threading.get_ident()
+    out.thread_seconds = [v for k, v in seconds.items() if k != main] + [seconds.get(main, 0.0)]
+    out.retries = retries
+    return out
 
 
-def _consistent(search, problem, domains: np.ndarray) -> tuple[np.ndarray, int]:
+def _consistent(search, problem, domains: np.ndarray, changed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """(arc-consistent domains, the first cell left without a tile or -1): a cell that starts
     with no tile (a pin of a label the rules never place there) counts, not only one that
-    propagation empties."""
+    propagation empties. changed: as `search.consistent`."""
     empty = np.flatnonzero(~domains.any(1))
     if len(empty):
         return domains, int(empty[0])
-    return search.consistent(problem, domains)
+    return search.consistent(problem, domains, changed)
 
 
 def _load(search, rules: RuleSet) -> float:
@@ -291,6 +339,7 @@ def solve(
     progress: bool = False,
     engine: str = "fast",
     threads: int = 2,
+    blocks: bool | None = None,
 ) -> SolveResult:
     """Fill a label grid of `size` (X, Y, Z) that satisfies `rules` exactly.
 
@@ -307,8 +356,10 @@ def solve(
     backtracking=False gives plain WFC: stop at the first contradiction.
     max_resets: block repairs allowed before giving up (default grows with the size).
     engine: "fast" (compiled) or "reference" (plain Python); both give the same grid.
-    threads: how many of a large grid's two halves run at once (`_split_search`); the grid is
-    the same for any value, only the wall time changes."""
+    threads: how many blocks of a large grid are solved at once (`_block_search`); the grid is
+    the same for any value, only the wall time changes.
+    blocks: synthesise in blocks (True) or search the whole grid at once (False); None: in blocks
+    from BLOCK_CELLS tile cells up, where x and y are not periodic (docs/procedural.md)."""
     if heuristic is None:
         heuristic = "scanline" if rules.patterns is None and choice == "context" else "entropy"
     if heuristic not in ("entropy", "scanline"):
@@ -352,8 +403,8 @@ def solve(
         stats = {"seconds": seconds, "cells": cells, "cells_per_second": cells / max(seconds, 1e-9),
                  "engine": search.__name__.rsplit(".", 1)[-1], "load_seconds": load_seconds}
         stats |= {k: getattr(outcome, k, 0) for k in ("decisions", "backtracks", "resets")}
-        if getattr(outcome, "thread_seconds", None):  # split: CPU seconds of the two halves and of the seam
-            stats["thread_seconds"] = outcome.thread_seconds
+        if getattr(outcome, "thread_seconds", None):  # solved in blocks
+            stats["thread_seconds"], stats["retries"] = outcome.thread_seconds, outcome.retries
         return SolveResult(grid, tiles, ok, msg, where, stats)
 
     base, bad = _consistent(search, problem, _tile_domains(rules, tshape, size, periodic, bounded, pins).reshape(cells, -1))
@@ -367,11 +418,14 @@ def solve(
 
         bar = tqdm(total=cells, desc="solve", unit="cell", leave=False)
     out = None
-    if cells >= SPLIT_CELLS and not periodic[_split_axis(tshape)]:
-        out = _split_search(search, rules, tshape, periodic, choice, base, settings, threads)
+    if blocks is None:
+        blocks = cells >= BLOCK_CELLS
+    if blocks and not (periodic[0] or periodic[1]) and max(tshape[:2]) > BLOCK:
+        out = _block_search(search, rules, tshape, periodic, bounded, choice, base, settings, threads,
+                            None if bar is None else bar.update)
+    if out is None:  # small, periodic in x or y, or a block that would not fit: one search
         if bar is not None:
-            bar.update(cells)
-    if out is None:  # small, periodic along the split, or a seam that would not close: one search
+            bar.reset()
         out = search.search(problem, base, settings, progress=None if bar is None else lambda k: bar.update(k - bar.n))
     if bar is not None:
         bar.close()
