@@ -15,6 +15,12 @@ of the whole grid, wall seconds interleaved, and the CPU seconds each worker thr
     python benchmarks/bench_procedural_style.py [--seeds 10] [--big-seeds 3] [--only style,speed,threads]
     python benchmarks/bench_procedural_style.py --only success --success-seeds 100 --big-seeds 10
     python benchmarks/bench_procedural_style.py --only figure --figure docs/images/rules_style.png
+    python benchmarks/bench_procedural_style.py --only style2d [--fastwfc PATH/TO/wfc_demo]
+
+2D: `examples.garden()` (flowers on a soil row, with a ground) and `examples.rooms()` (a floor
+plan), overlapping rules (n = 3), 48 x 48 outputs; with --fastwfc, the same samples through
+fast-wfc's demo program (math-fehr/fast-wfc, built from its sources; one try per seed, the seed
+from FASTWFC_SEED where the build reads it), interleaved seed by seed.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import time
 import numpy as np
 
 from invgfx.procedural import generate_building, learn_adjacency, random_params, solve
-from invgfx.procedural.examples import castle, city
+from invgfx.procedural.examples import castle, city, garden, rooms
 from invgfx.procedural.modules import NAMES
 from invgfx.procedural.style import style_distance, style_stats
 
@@ -49,6 +55,7 @@ def main() -> None:
     parser.add_argument("--only", default="style,speed,threads", help="tables to print (comma-separated; success, figure)")
     parser.add_argument("--success-seeds", type=int, default=100, help="with --only success: grids per size")
     parser.add_argument("--figure", default="rules_style.png", help="with --only figure: where to write the picture")
+    parser.add_argument("--fastwfc", default=None, help="with --only style2d: fast-wfc's demo program, run beside ours")
     args = parser.parse_args()
     only = set(args.only.split(","))
     examples = {}
@@ -67,6 +74,8 @@ def main() -> None:
         success_table(examples, args)
     if "figure" in only:
         figure(examples, args.figure)
+    if "style2d" in only:
+        style2d_table(args)
 
 
 def success_table(examples, args) -> None:
@@ -177,6 +186,86 @@ def threads_table(examples, args) -> None:
             cpu = " + ".join(f"{c:.2f}" for c in np.mean(workers, 0))
             print(f"| {name} | {'x'.join(map(str, size))} | {w['whole']:.2f} | {w[1]:.2f} | {w[2]:.2f} | "
                   f"{np.prod(size) / w[2]:,.0f} | {cpu} | {ok}/{args.big_seeds}, {bad} | {retries} |", flush=True)
+
+
+SAMPLES_2D = {  # name: (make, symmetries, periodic output, ground role)
+    "garden": (garden, 2, False, "soil"),
+    "rooms": (rooms, 8, True, None),
+}
+
+
+def _fastwfc(binary, sample_png, name, n, size, symmetries, periodic, ground, seed):
+    """One fast-wfc synthesis in a scratch folder: -> (grid or None, names, CPU seconds of the child)."""
+    import os
+    import resource
+    import shutil
+    import subprocess
+    import tempfile
+
+    from invgfx.procedural.formats import read_png_example
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(f"{tmp}/samples"), os.makedirs(f"{tmp}/results")
+        shutil.copy(sample_png, f"{tmp}/samples/{name}.png")
+        with open(f"{tmp}/samples.xml", "w") as fh:
+            fh.write(f'<samples><overlapping name="{name}" N="{n}" width="{size}" height="{size}" '
+                     f'periodic="{periodic}" periodicInput="True" symmetry="{symmetries}" '
+                     f'ground="{-1 if ground else 0}" screenshots="1"/></samples>\n')
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([binary], cwd=tmp, env={**os.environ, "FASTWFC_SEED": str(seed), "FASTWFC_TRIES": "1"},
+                       capture_output=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        out = f"{tmp}/results/{name}0.png"
+        if not os.path.exists(out):
+            return None, None, cpu
+        grid, names = read_png_example(out)
+        return grid, names, cpu
+
+
+def style2d_table(args) -> None:
+    """2D samples with large shapes: success, CPU seconds and style of 48 x 48 outputs against
+    their sample, ours (learning included) and fast-wfc's (one process per output: reading the
+    sample, its patterns, the synthesis), seed by seed."""
+    import tempfile
+
+    from invgfx.procedural import learn_overlapping
+    from invgfx.procedural.formats import save_grid
+
+    size, n = 48, 3
+    print("\n| sample | program | solved | CPU s per output | label KL | non-empty (output - sample) | "
+          "height W1 (cells) | height ratio | structure size ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, (make, symmetries, periodic, ground_role) in SAMPLES_2D.items():
+        grid, names, roles = make()
+        background = (roles["sky"],) if "sky" in roles else (roles["floor"],)
+        target = style_stats(grid, names, empty=background)
+        ground = roles[ground_role] if ground_role else None
+        png = f"{tempfile.mkdtemp()}/{name}.png"
+        save_grid(png, grid, names)
+        ours, theirs = {"ok": 0, "cpu": 0.0, "d": []}, {"ok": 0, "cpu": 0.0, "d": []}
+        for seed in range(args.seeds):
+            t = time.process_time()
+            rules = learn_overlapping([grid], names, n=n, symmetries=symmetries, periodic_input=True)
+            r = solve(rules, (size, size, 1), periodic=(periodic, periodic, False), ground=ground, seed=seed)
+            ours["cpu"] += time.process_time() - t
+            if r.ok:
+                ours["ok"] += 1
+                ours["d"].append(style_distance(target, style_stats(r.grid, names, empty=background)))
+            if args.fastwfc:
+                g2, names2, cpu = _fastwfc(args.fastwfc, png, name, n, size, symmetries, periodic, ground, seed)
+                theirs["cpu"] += cpu
+                if g2 is not None:
+                    theirs["ok"] += 1
+                    theirs["d"].append(style_distance(target, style_stats(g2, names2, empty=background)))
+        for program, res in (("invgfx", ours), ("fast-wfc", theirs)):
+            if program == "fast-wfc" and not args.fastwfc:
+                continue
+            m = {k: float(np.mean([d[k] for d in res["d"]])) if res["d"] else float("nan")
+                 for k in ("label_kl", "non_empty", "height_w1", "height_ratio", "structure_ratio")}
+            print(f"| {name} | {program} | {res['ok']}/{args.seeds} | {res['cpu'] / args.seeds:.3f} | {m['label_kl']:.3f} | "
+                  f"{m['non_empty']:+.3f} | {m['height_w1']:.2f} | {m['height_ratio']:.2f} | {m['structure_ratio']:.2f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

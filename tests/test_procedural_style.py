@@ -43,3 +43,29 @@ def test_context_choice_keeps_large_structures_that_frequency_choice_dissolves(e
     assert mean["context"]["height_ratio"] > mean["frequency"]["height_ratio"]
     if example is city:  # the castle's labels stay apart (its outer ground forms plains), the city's match
         assert mean["context"]["label_kl"] < 0.2 * mean["frequency"]["label_kl"]
+
+
+def test_2d_heights_stand_on_the_bottom_row_and_empty_is_named():
+    names = ["#ffffff", "#000000"]  # an image's labels: background white
+    g = np.zeros((3, 4, 1), np.int64)
+    g[:, 0] = 1  # the bottom row
+    g[1, 1:3] = 1  # a stem two cells high
+    s = style_stats(g, names, empty=("#ffffff",))
+    assert s["heights"].tolist() == [0, 3, 0] and s["non_empty"] == pytest.approx(5 / 12)
+    assert s["structure_size"] == pytest.approx(2.0)  # the bottom row is ground, not structure
+
+
+def test_garden_with_a_ground_wraps_and_grows_flowers_on_the_soil():
+    """A periodic example has no border, so every pattern may end an output; before, the wrapped
+    windows' soil at the top border made the ground impossible."""
+    from invgfx.procedural import learn_overlapping
+    from invgfx.procedural.examples import garden
+
+    grid, names, roles = garden()
+    rules = learn_overlapping([grid], names, n=3, symmetries=2, periodic_input=True)
+    assert rules.boundary.all()
+    res = solve(rules, (32, 32, 1), ground=roles["soil"], seed=1)
+    assert res.ok
+    soil, stem = names.index(roles["soil"]), names.index(roles["stem"])
+    assert (res.grid[:, 0, 0] == soil).all() and (res.grid[:, 1:] != soil).all()
+    assert (res.grid == stem).sum() > 20  # stems grow from it

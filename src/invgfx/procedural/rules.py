@@ -228,7 +228,8 @@ def learn_adjacency(grids: list[np.ndarray], names: list[str], symmetries: int =
 def learn_overlapping(grids: list[np.ndarray], names: list[str], n: int = 2, symmetries: int = 1, periodic_input: bool = False) -> RuleSet:
     """The overlapping model: every n x n x n window of the examples is a pattern (n x n x 1
     for 2D examples); two patterns may be neighbours in direction d when they agree where
-    they overlap. `periodic_input` also takes windows that wrap around the example."""
+    they overlap. `periodic_input` also takes windows that wrap around the example, which then
+    has no border: every pattern may sit at a bounded output's edge."""
     if n < 2:
         raise ProceduralError(f"pattern size n={n} is too small; use n >= 2 (n = 1 is the adjacency model)")
     variants = _variants(grids, names, symmetries)
@@ -253,6 +254,8 @@ def learn_overlapping(grids: list[np.ndarray], names: list[str], n: int = 2, sym
     face = np.concatenate(faces, axis=1)
     for d in range(6):
         boundary[d, np.unique(inverse[face[d]])] = True
+    if periodic_input:  # an example that wraps has no border: any pattern may end a bounded output
+        boundary[:] = True
     patterns = patterns.reshape(T, *size)
     counts = np.zeros((6, T, T), np.int64)
     for axis in range(3):
