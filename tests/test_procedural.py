@@ -188,7 +188,8 @@ def test_overlapping_patterns_by_hand():
 
 
 def merrell_text(grid_numbers, objects):
-    """Merrell's example text of a (X, Y, Z) array of label numbers and {number: [object lines]}."""
+    """Merrell's example text of a (X, Y, Z) array of label numbers and {number: [object lines]};
+    group headers are placeholders, as in his castle.txt."""
     X, Y, Z = grid_numbers.shape
     out = ["Example Model.  Do not insert or delete lines from this file.\n\nx, y, and z extents\n", f"{X} {Y} {Z}\n\n"]
     for z in range(Z):
@@ -196,8 +197,8 @@ def merrell_text(grid_numbers, objects):
             out.append(" " + " ".join(str(v) for v in grid_numbers[x, :, z]) + " \n")
         out.append("\n")
     out.append("<Objects>\nD:\\models\\walls.max\n")
-    for k, lines in objects.items():
-        out.append(f"{k}\n" + "".join(line + "\n" for line in lines) + "#\n")
+    for k in range(1, max(objects) + 1):  # group k holds label k's objects, as in his files
+        out.append("somethin'\n" + "".join(line + "\n" for line in objects.get(k, [])) + "#\n")
     return "".join(out)
 
 
@@ -242,3 +243,13 @@ def test_merrell_labels_are_their_numbers_even_when_they_share_an_object(tmp_pat
     again = tmp_path / "again.txt"
     assert main(["rules", "convert", str(example), str(again)]) == 0
     assert merrell_pairs(again)[1].tolist() == g.tolist()  # a round trip keeps every number
+
+
+def test_merrell_objects_are_read_by_their_place_as_his_loader_does(tmp_path):
+    """Group k is label k's, whatever its header says; a header number that disagrees is warned about."""
+    text = ("Example Model.  Do not insert or delete lines from this file.\n\nx, y, and z extents\n1 2 1\n\n 1 2 \n\n"
+            "<Objects>\nscene.max\n2\n$first\n#\n1\n$second\n#\n")
+    (tmp_path / "m.txt").write_text(text)
+    with pytest.warns(UserWarning, match="group 1 is headed 2"):
+        grid, names = load_grid(tmp_path / "m.txt")
+    assert names == ["first", "second"] and grid[0, :, 0].tolist() == [0, 1]

@@ -129,7 +129,8 @@ _MERRELL_HEAD = "Example Model.  Do not insert or delete lines from this file.\n
 def write_merrell(path, grid, names, merrell: dict | None = None) -> None:
     """Merrell's example format: three header lines, `X Y Z`, then the labels as one block
     per z (bottom first), one line per x, y varying along the line; then an `<Objects>`
-    section giving each label number its objects (`number`, `$object` lines, `#`).
+    section with one group per label number 1, 2, ... up to the largest, in order, as his loader
+    reads them (a header line with the number, the `$object` lines, `#`).
 
     In Merrell's files a label *is* its number. `merrell` (from `read_merrell_labels`, kept in
     learned rules) gives each name the number and the object lines it had in the examples, so
@@ -147,10 +148,10 @@ def write_merrell(path, grid, names, merrell: dict | None = None) -> None:
             out.append(" " + " ".join(f"{v:{width}d}" for v in out_labels[x, :, z]) + " \n")
         out.append("\n")
     out.append(f"<Objects>\n{(merrell or {}).get('title', 'invgfx')}\n")
-    for number, name in sorted(zip(numbers, names)):
-        if name == "empty" and number == 0 and name not in known:
-            continue
-        objects = known.get(name, {}).get("objects") or f"${_MERRELL_NUMBER.sub('', name)}\n"
+    by_number = dict(zip(numbers, names))
+    for number in range(1, max(numbers, default=0) + 1):  # group k is label k's, as his loader reads them
+        name = by_number.get(number)
+        objects = "" if name is None else known.get(name, {}).get("objects") or f"${_MERRELL_NUMBER.sub('', name)}\n"
         out.append(f"{number}\n{objects}#\n")
     write_atomic(path, "".join(out).encode())
 
@@ -175,20 +176,33 @@ def merrell_numbers(names, merrell: dict | None = None) -> list[int]:
 
 def _merrell_groups(path, objects: str) -> tuple[str, dict[int, str]]:
     """(title line, {label number: its object lines, each ending in a newline}) of an
-    `<Objects>` section."""
+    `<Objects>` section, read as Merrell's own loader (load_synth.py) reads it: after the title
+    (the scene file), groups end with `#`, and the k-th group holds label k's objects (label 0 has
+    none). A group's first line is its header: his files have a number there, or a placeholder
+    such as `somethin'`; his loader ignores it, and so does this one (with a warning where the
+    number is not the group's place). The `$object` lines after it are the objects."""
     lines = objects.splitlines()
     title = lines[1].strip() if len(lines) > 1 else "invgfx"
     groups: dict[int, str] = {}
     group: list[str] = []
+    misplaced = []
     for line in lines[2:]:
         if line.strip() == "#":
-            if group and group[0].strip().isdigit():
-                groups.setdefault(int(group[0]), "".join(g + "\n" for g in group[1:]))
-            elif group:
-                raise ProceduralError(f"{path}: <Objects>: a group must start with its label number; got {group[0]!r}")
+            if group:
+                k = len(groups) + 1
+                head = group[0].split()
+                if head and head[0].isdigit() and int(head[0]) != k:
+                    misplaced.append((k, int(head[0])))
+                groups[k] = "".join(g + "\n" for g in group[1:] if g.startswith("$"))
             group = []
         elif line.strip():
             group.append(line.strip())
+    if misplaced:
+        import warnings
+
+        k, n = misplaced[0]
+        warnings.warn(f"{path}: <Objects>: group {k} is headed {n} ({len(misplaced)} such groups); Merrell's loader takes "
+                      f"groups in order, so it shows label {k} with them, and so does this reader", stacklevel=4)
     return title, groups
 
 
@@ -228,7 +242,7 @@ def _read_merrell(path):
     if labels.min() < 0:
         raise ProceduralError(f"{path}: labels must be non-negative integers")
     title, groups = _merrell_groups(path, objects) if objects else ("invgfx", {})
-    numbers = np.union1d(labels, np.array(sorted(groups), np.int64))  # labels of the grid and of <Objects>
+    numbers = np.union1d(labels, np.array(sorted(k for k, v in groups.items() if v), np.int64))  # in the grid or given objects
     grid = np.searchsorted(numbers, labels).reshape(Z, X, Y).transpose(1, 2, 0).astype(np.int64)
     base = [groups[k].splitlines()[0].lstrip("$") if groups.get(k) else "empty" if k == 0 else f"label{k}"
             for k in numbers.tolist()]
