@@ -49,9 +49,9 @@ def test_same_grids_for_adjacency_rules(rules):
 
 
 def test_same_backtracks_repairs_and_failures(rules):
-    assert not _same((24, 24, 8), rules, seed=141, backtracking=False).ok  # plain WFC stops
-    assert _same((24, 24, 8), rules, seed=141).stats["backtracks"] >= 1
-    assert _same((24, 24, 8), rules, seed=141, backtrack_limit=0).stats["resets"] >= 1
+    assert not _same((24, 24, 8), rules, seed=0, backtracking=False).ok  # plain WFC stops
+    assert _same((24, 24, 8), rules, seed=0).stats["backtracks"] >= 1
+    assert _same((24, 24, 8), rules, seed=0, backtrack_limit=0).stats["resets"] >= 1
     pins = [Pin.parse("6,5,2=window+x", (10, 10, 6), rules.names), Pin.parse("3,3,4=door-y", (10, 10, 6), rules.names)]
     assert "3,3,4=door-y" in _same((10, 10, 6), rules, pins=pins).message  # impossible pin, same report
 

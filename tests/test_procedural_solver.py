@@ -40,12 +40,12 @@ def test_outputs_obey_every_rule_and_seed_reproduces(rules):
 
 
 def test_backtracking_and_block_repair_where_plain_wfc_fails(rules):
-    plain = solve(rules, (24, 24, 8), seed=141, backtracking=False)
+    plain = solve(rules, (24, 24, 8), seed=0, backtracking=False)
     assert not plain.ok and plain.conflict is not None and "contradiction" in plain.message
-    ours = solve(rules, (24, 24, 8), seed=141)
+    ours = solve(rules, (24, 24, 8), seed=0)
     assert ours.ok and ours.stats["backtracks"] >= 1
     _check_valid(ours.grid, rules)
-    repaired = solve(rules, (24, 24, 8), seed=141, backtrack_limit=0)  # force Merrell-style block repair
+    repaired = solve(rules, (24, 24, 8), seed=0, backtrack_limit=0)  # force Merrell-style block repair
     assert repaired.ok and repaired.stats["resets"] >= 1
     _check_valid(repaired.grid, rules)
 

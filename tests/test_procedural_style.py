@@ -69,3 +69,24 @@ def test_garden_with_a_ground_wraps_and_grows_flowers_on_the_soil():
     soil, stem = names.index(roles["soil"]), names.index(roles["stem"])
     assert (res.grid[:, 0, 0] == soil).all() and (res.grid[:, 1:] != soil).all()
     assert (res.grid == stem).sum() > 20  # stems grow from it
+
+
+def test_balance_brings_the_label_histogram_to_the_examples():
+    """The castle's outer ground continues itself: drawn by context alone a scanline lays it far
+    beyond its share; the balance's feedback draws the short labels more."""
+    grid, names, _ = castle()
+    rules = learn_adjacency([grid], names)
+    target = style_stats(grid, names)
+    mean = {}
+    for balance in (0.0, 0.5):
+        runs = [solve(rules, (40, 40, grid.shape[2]), seed=s, balance=balance) for s in range(3)]
+        assert all(r.ok for r in runs)
+        ds = [style_distance(target, style_stats(r.grid, names)) for r in runs]
+        mean[balance] = {k: float(np.mean([d[k] for d in ds])) for k in ds[0]}
+    assert mean[0.5]["label_kl"] < 0.3 * mean[0.0]["label_kl"]
+    assert abs(mean[0.5]["non_empty"]) < abs(mean[0.0]["non_empty"])
+    assert mean[0.5]["structure_ratio"] > 0.4  # walls and keeps still stand
+    from invgfx.procedural import ProceduralError
+
+    with pytest.raises(ProceduralError, match="balance"):
+        solve(rules, (8, 8, 8), balance=-1)

@@ -105,6 +105,10 @@ def register(sub) -> None:
                    help="how to draw its tile: context (default; weighted by how often the decided neighbours sit "
                         "beside it in the examples, which keeps their walls and floors) or frequency (WFC's global "
                         "frequencies)")
+    p.add_argument("--balance", type=float, default=None,
+                   help="how strongly the draw keeps the output's label counts at the examples' frequencies: a tile "
+                        "that is short is drawn more, one in excess less (0 = off; default 0.5 for adjacency rules, "
+                        "0 for overlapping ones)")
     p.add_argument("--no-backtracking", action="store_true", help="plain WFC: stop at the first contradiction")
     p.add_argument("--threads", type=int, default=2,
                    help="grids of 200,000+ cells are synthesised in blocks of 64 x 64 cells (Merrell's model "
@@ -245,7 +249,7 @@ def _rules_generate(args) -> int:
         pins += massing_pins(occupied, rules.names)
     result = solve(rules, size, pins=pins, periodic=tuple(a in args.periodic for a in "xyz"), bounded=not args.free_edges,
                    ground=args.ground, seed=args.seed, heuristic=args.heuristic, choice=args.choice,
-                   backtracking=not args.no_backtracking, progress=True, threads=args.threads)
+                   balance=args.balance, backtracking=not args.no_backtracking, progress=True, threads=args.threads)
     s = result.stats
     if not result.ok:
         raise ProceduralError(f"{args.rules}: no grid of size {size}: {result.message}")

@@ -21,6 +21,13 @@ decisions (cell, tile, trail length before it) and the tile assigned to each cel
   frequencies are what keeps a courtyard's floor a floor and a wall a wall: drawn with the
   global frequencies alone, every cell is an independent draw and large structures dissolve
   into noise. Products only (no exp/log), so both engines round alike.
+* Balance (`Settings.balance` = b > 0): the weight is also multiplied by
+  ((n + K) f_t / (c_t + K f_t))^b, where f_t = w_t / sum(w) is the tile's frequency in the
+  examples, c_t how many cells now hold tile t alone and n how many cells hold one tile
+  (K = BALANCE_PRIOR cells of the examples' mix count as already placed). A tile the output
+  has too few of is drawn more, one it has too many of less, so the label histogram follows
+  the examples'. Without it, a scanline that starts on a tile that continues itself (the
+  castle's outer ground) lays it far beyond its share. The power is C's pow in both engines.
 * Contradiction: chronological backtracking (undo the last decision, forbid its tile,
   propagate); after `backtrack_limit` backtracks since the last repair, block repair: drop
   the newest decision and every decision within a Chebyshev radius of the contradiction,
@@ -84,6 +91,10 @@ class Settings:
     backtracking: bool = True
     backtrack_limit: int = 64
     max_resets: int = 20
+    balance: float = 0.0  # exponent of the histogram feedback of the choice (module docstring)
+
+
+BALANCE_PRIOR = 50.0  # K: cells of the examples' mix that the balance counts before any is placed
 
 
 @dataclass
@@ -143,6 +154,18 @@ class _Search:
         self.stamp = [0] * len(self.nbr[0])
         self.trail: list[tuple[int, int]] = []
         self.heap: list[tuple[float, int, int]] = []
+        total = 0.0
+        for x in self.w:
+            total += x
+        self.freq = [x / total for x in self.w]
+        self.tally = [0] * len(self.w)  # cells holding tile t alone (for the balance)
+        self.singles = 0  # cells holding one tile
+
+    def _count(self, d: int, k: int) -> None:
+        """Add k to the tally if the domain d is one tile."""
+        if d and not d & (d - 1):
+            self.tally[d.bit_length() - 1] += k
+            self.singles += k
 
     def _supports(self, dom: int) -> tuple[int, ...]:
         out = self.support.get(dom)
@@ -173,6 +196,8 @@ class _Search:
         """New domain d for cell i: trailed (while searching), and a new stamp."""
         if self.searching:
             self.trail.append((i, self.dom[i]))
+        self._count(self.dom[i], -1)
+        self._count(d, 1)
         self.dom[i] = d
         self.clock += 1
         self.stamp[i] = self.clock
@@ -222,7 +247,9 @@ class _Search:
             self.dom[i] = 1 << assigned[i]
         bad = self.propagate(stack)
         self.searching = True
+        self.tally, self.singles = [0] * len(self.w), 0
         for i in range(len(base)):
+            self._count(self.dom[i], 1)
             self.push(i)
         return bad
 
@@ -246,6 +273,12 @@ class _Search:
                     a = self.dom[j].bit_length() - 1
                     for k, t in enumerate(tiles):
                         p[k] *= self.context[d][t][a]
+        b = self.settings.balance
+        if b > 0:
+            n = self.singles + BALANCE_PRIOR
+            for k, t in enumerate(tiles):
+                f = self.freq[t]
+                p[k] *= (n * f / (self.tally[t] + BALANCE_PRIOR * f)) ** b
         total = 0.0
         for q in p:
             total += q
@@ -260,6 +293,8 @@ class _Search:
     def undo(self, mark: int) -> None:
         while len(self.trail) > mark:
             j, old = self.trail.pop()
+            self._count(self.dom[j], -1)
+            self._count(old, 1)
             self.dom[j] = old
             self.clock += 1
             self.stamp[j] = self.clock

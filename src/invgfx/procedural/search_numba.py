@@ -8,6 +8,8 @@ result; only the data layout differs.
 * The trail holds (cell, old row of W words) and grows by doubling; the heap is `hkey` and
   `hent` (cell, stamp) ordered by (key, cell, stamp), and when full it drops its stale
   entries (at most one entry per cell is live).
+* The balance's tally (cells holding tile t alone; its last slot: cells holding one tile) is
+  `tally` (T + 1), kept up to date wherever a domain changes.
 * Per-cell integers live in `cells` (rows below), counters in `ints`; the whole state is in
   arrays, so `_run` can stop after a budget of decisions (progress bar, Ctrl-C) and resume.
 * The small helpers of the hot path are inlined (`inline="always"`): a call between compiled
@@ -26,7 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .search import CONTRADICTION, GAVE_UP, INTERNAL, RUNNING, SOLVED, Outcome, Problem, Settings
+from .search import BALANCE_PRIOR, CONTRADICTION, GAVE_UP, INTERNAL, RUNNING, SOLVED, Outcome, Problem, Settings
 
 # rows of `cells` (N columns)
 STAMP, ASSIGNED, WAITING, STACK, DCELL, DTILE, DMARK, NARROWED, SEEN = range(9)
@@ -70,6 +72,16 @@ def _single(row):
                 return False
             seen = True
     return seen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _count(row, tally, k):
+    """Add k to the tally if the domain row is one tile (as `search._Search._count`)."""
+    if _single(row):
+        for q in range(row.shape[0]):
+            if row[q] != 0:
+                tally[64 * q + _low_bit(row[q])] += k
+        tally[tally.shape[0] - 1] += k
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -188,7 +200,7 @@ def _trail_push(tcell, trow, ints, i, row):
 
 
 @njit(cache=True, nogil=True)
-def _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wlogw, cfg, rng, searching, sup):
+def _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wlogw, cfg, rng, searching, sup, tally):
     """AC-3 from the `sp` cells on the stack (cells[STACK]); returns (a cell whose domain
     became empty or -1, trail arrays)."""
     W = dom.shape[1]
@@ -230,6 +242,7 @@ def _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wl
                 tcell, trow = _trail_push(tcell, trow, ints, j, dom[j])
             for r in range(W):
                 dom[j, r] &= sup[d * W + r]
+            _count(dom[j], tally, 1)  # it held more than one tile: one that narrows to none stopped above
             _restamp(cells, ints, j)
             if seen[j] == 0:
                 seen[j] = 1
@@ -247,7 +260,7 @@ def _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wl
 
 
 @njit(cache=True, nogil=True)
-def _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng, sup):
+def _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng, sup, tally):
     """Domains = base with the assigned tiles fixed, made arc consistent; fresh trail,
     decisions and heap. Returns (a contradicting cell or -1, trail arrays)."""
     dom[:] = base
@@ -261,31 +274,35 @@ def _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlog
             cells[WAITING, i] = 1
             cells[STACK, sp] = i
             sp += 1
-    bad, tcell, trow = _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wlogw, cfg, rng, False, sup)
+    bad, tcell, trow = _propagate(dom, nbr, compat, cells, ints, sp, tcell, trow, hkey, hent, w, wlogw, cfg, rng, False, sup, tally)
+    tally[:] = 0
     for i in range(dom.shape[0]):
+        _count(dom[i], tally, 1)
         _push(dom, i, cells, ints, hkey, hent, w, wlogw, cfg, rng)
     return bad, tcell, trow
 
 
 @njit(cache=True, nogil=True)
-def _tile_weight(t, i, dom, nbr, ctx, w, cfg):
+def _tile_weight(t, i, dom, nbr, ctx, w, cfg, tally, freq, balance):
     """Tile t's weight at cell i: its frequency, times ctx[d, t, a] for every neighbour down to
-    one tile a (in direction order, as search.py multiplies)."""
+    one tile a (in direction order, as search.py multiplies), times the balance's factor."""
     p = w[t]
-    if cfg[CONTEXT] == 0:
-        return p
-    for d in range(6):
-        j = nbr[d, i]
-        if j >= 0 and _single(dom[j]):
-            for q in range(dom.shape[1]):
-                if dom[j, q] != 0:
-                    p *= ctx[d, t, 64 * q + _low_bit(dom[j, q])]
-                    break
+    if cfg[CONTEXT] != 0:
+        for d in range(6):
+            j = nbr[d, i]
+            if j >= 0 and _single(dom[j]):
+                for q in range(dom.shape[1]):
+                    if dom[j, q] != 0:
+                        p *= ctx[d, t, 64 * q + _low_bit(dom[j, q])]
+                        break
+    if balance > 0:
+        f = freq[t]
+        p *= ((tally[tally.shape[0] - 1] + BALANCE_PRIOR) * f / (tally[t] + BALANCE_PRIOR * f)) ** balance
     return p
 
 
 @njit(cache=True, nogil=True)
-def _choose(dom, i, nbr, ctx, w, rng, cfg):
+def _choose(dom, i, nbr, ctx, w, rng, cfg, tally, freq, balance):
     """A tile of cell i's domain, drawn with the learned frequencies (and the context of its
     decided neighbours, see search.py)."""
     row = dom[i]
@@ -293,7 +310,7 @@ def _choose(dom, i, nbr, ctx, w, rng, cfg):
     for q in range(row.shape[0]):
         x = row[q]
         while x != 0:
-            total += _tile_weight(64 * q + _low_bit(x), i, dom, nbr, ctx, w, cfg)
+            total += _tile_weight(64 * q + _low_bit(x), i, dom, nbr, ctx, w, cfg, tally, freq, balance)
             x &= x - 1
     r = _random(rng) * total
     cum = 0.0
@@ -302,7 +319,7 @@ def _choose(dom, i, nbr, ctx, w, rng, cfg):
         x = row[q]
         while x != 0:
             t = 64 * q + _low_bit(x)
-            cum += _tile_weight(t, i, dom, nbr, ctx, w, cfg)
+            cum += _tile_weight(t, i, dom, nbr, ctx, w, cfg, tally, freq, balance)
             if cum > r:
                 return t
             x &= x - 1
@@ -310,12 +327,14 @@ def _choose(dom, i, nbr, ctx, w, rng, cfg):
 
 
 @njit(cache=True, nogil=True)
-def _undo(dom, mark, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng):
+def _undo(dom, mark, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng, tally):
     while ints[TLEN] > mark:
         n = ints[TLEN] - 1
         ints[TLEN] = n
+        _count(dom[tcell[n]], tally, -1)
         for r in range(dom.shape[1]):
             dom[tcell[n], r] = trow[n, r]
+        _count(dom[tcell[n]], tally, 1)
         _restamp(cells, ints, tcell[n])
         _push(dom, tcell[n], cells, ints, hkey, hent, w, wlogw, cfg, rng)
 
@@ -327,7 +346,7 @@ def _near(a, b, radius, cfg):
 
 
 @njit(cache=True, nogil=True)
-def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, trow, hkey, hent, sup, budget):
+def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, trow, hkey, hent, sup, budget, tally, freq, balance):
     """Decide up to `budget` cells. Returns (status, conflict cell or -1, trail arrays);
     status RUNNING means: call again."""
     N, W = dom.shape
@@ -336,7 +355,7 @@ def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, tr
         i = _next_cell(hkey, hent, ints, cells[STAMP])
         if i < 0:
             return SOLVED, -1, tcell, trow
-        t = _choose(dom, i, nbr, ctx, w, rng, cfg)
+        t = _choose(dom, i, nbr, ctx, w, rng, cfg, tally, freq, balance)
         n = ints[DLEN]
         cells[DCELL, n], cells[DTILE, n], cells[DMARK, n] = i, t, ints[TLEN]
         ints[DLEN] = n + 1
@@ -344,10 +363,12 @@ def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, tr
         tcell, trow = _trail_push(tcell, trow, ints, i, dom[i])
         dom[i] = 0
         dom[i, t // 64] = np.int64(1) << (t % 64)
+        tally[t] += 1  # the cell had a choice, so it held more than one tile
+        tally[tally.shape[0] - 1] += 1
         _restamp(cells, ints, i)
         ints[NDEC] += 1
         stack[0], waiting[i] = i, 1
-        j, tcell, trow = _propagate(dom, nbr, compat, cells, ints, 1, tcell, trow, hkey, hent, w, wlogw, cfg, rng, True, sup)
+        j, tcell, trow = _propagate(dom, nbr, compat, cells, ints, 1, tcell, trow, hkey, hent, w, wlogw, cfg, rng, True, sup, tally)
         if j < 0:
             continue
         if cfg[BACKTRACKING] == 0:
@@ -359,16 +380,17 @@ def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, tr
             ints[DLEN] = n
             ci, ct = cells[DCELL, n], cells[DTILE, n]
             assigned[ci] = -1
-            _undo(dom, cells[DMARK, n], cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng)
+            _undo(dom, cells[DMARK, n], cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng, tally)
             rest = dom[ci].copy()
             rest[ct // 64] &= ~(np.int64(1) << (ct % 64))
             if rest.any():
                 tcell, trow = _trail_push(tcell, trow, ints, ci, dom[ci])
                 dom[ci] = rest
+                _count(rest, tally, 1)  # after the undo the cell holds more than one tile again
                 _restamp(cells, ints, ci)
                 _push(dom, ci, cells, ints, hkey, hent, w, wlogw, cfg, rng)
                 stack[0], waiting[ci] = ci, 1
-                j, tcell, trow = _propagate(dom, nbr, compat, cells, ints, 1, tcell, trow, hkey, hent, w, wlogw, cfg, rng, True, sup)
+                j, tcell, trow = _propagate(dom, nbr, compat, cells, ints, 1, tcell, trow, hkey, hent, w, wlogw, cfg, rng, True, sup, tally)
         if j < 0:
             continue
         if ints[RLEFT] == 0:
@@ -386,7 +408,7 @@ def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, tr
             if assigned[ci] >= 0 and _near(ci, j, ints[RADIUS], cfg):
                 assigned[ci] = -1
         ints[SINCE] = 0
-        bad, tcell, trow = _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng, sup)
+        bad, tcell, trow = _start(dom, base, nbr, compat, cells, ints, tcell, trow, hkey, hent, w, wlogw, cfg, rng, sup, tally)
         if bad >= 0:  # cannot happen: a subset of consistent choices
             return INTERNAL, j, tcell, trow
     return RUNNING, -1, tcell, trow
@@ -430,13 +452,19 @@ class _State:
         self.hkey = np.empty(2 * N + 64, np.float64)
         self.hent = np.empty((2 * N + 64, 2), np.int64)
         self.sup = np.empty(6 * self.base.shape[1], np.int64)
+        total = 0.0
+        for x in self.w.tolist():  # summed in order, as search.py sums
+            total += x
+        self.freq = np.array([x / total for x in self.w.tolist()], np.float64)
+        self.tally = np.zeros(len(self.w) + 1, np.int64)
+        self.balance = float(settings.balance)
 
     def propagate_from(self, changed: np.ndarray) -> int:
         n = len(changed)
         self.cells[STACK, :n] = changed
         self.cells[WAITING, changed] = 1
         bad, self.tcell, self.trow = _propagate(self.dom, self.nbr, self.compat, self.cells, self.ints, n, self.tcell, self.trow,
-                                                self.hkey, self.hent, self.w, self.wlogw, self.cfg, self.rng, False, self.sup)
+                                                self.hkey, self.hent, self.w, self.wlogw, self.cfg, self.rng, False, self.sup, self.tally)
         return bad
 
     def tiles(self) -> np.ndarray:
@@ -455,11 +483,11 @@ def search(problem: Problem, base: np.ndarray, settings: Settings, progress=None
     """As `search.search`; `progress` is called every `chunk` decisions."""
     s = _State(problem, base, settings)
     _, s.tcell, s.trow = _start(s.dom, s.base, s.nbr, s.compat, s.cells, s.ints, s.tcell, s.trow, s.hkey, s.hent,
-                                s.w, s.wlogw, s.cfg, s.rng, s.sup)
+                                s.w, s.wlogw, s.cfg, s.rng, s.sup, s.tally)
     budget = chunk if progress is not None else 2**62
     while True:
         status, conflict, s.tcell, s.trow = _run(s.dom, s.base, s.nbr, s.compat, s.ctx, s.w, s.wlogw, s.cells, s.ints, s.cfg, s.rng,
-                                                 s.tcell, s.trow, s.hkey, s.hent, s.sup, budget)
+                                                 s.tcell, s.trow, s.hkey, s.hent, s.sup, budget, s.tally, s.freq, s.balance)
         if status != RUNNING:
             break
         progress(int(s.ints[NDEC]))

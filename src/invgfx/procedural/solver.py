@@ -157,6 +157,8 @@ def _engine(name: str):
 _LOADED: set = set()
 # measured on castle, city and buildings examples, 80^2 to 320^2 x 20 (docs/procedural.md): below
 # BLOCK_CELLS one search is faster; 64 / 4 kept the style of one search at the least extra work
+# chosen on the castle, city and buildings examples (docs/procedural.md) before Merrell's were measured
+BALANCE = 0.5  # the default exponent of the histogram feedback for adjacency rules
 BLOCK_CELLS = 200_000  # tile grids this large are solved in blocks (`_block_search`)
 BLOCK = 64  # tile cells per block side, in x and y; a block takes the whole height
 MARGIN = 4  # cells solved past a block's high x and y sides, kept until a later box solves them again
@@ -333,6 +335,7 @@ def solve(
     seed: int = 0,
     heuristic: str | None = None,
     choice: str = "context",
+    balance: float | None = None,
     backtracking: bool = True,
     backtrack_limit: int = 64,
     max_resets: int | None = None,
@@ -353,6 +356,9 @@ def solve(
     choice: "context" (a tile's frequency times how often its decided neighbours sit beside it
     in the examples: the adjacency model keeps the examples' large structures) or
     "frequency" (WFC's global frequencies).
+    balance: how strongly the draw steers the output's label counts to the examples' frequencies
+    (0: not at all; see `search`); None: BALANCE for the adjacency model, 0 for the overlapping
+    model, whose patterns match the sample's histogram already (docs/procedural.md).
     backtracking=False gives plain WFC: stop at the first contradiction.
     max_resets: block repairs allowed before giving up (default grows with the size).
     engine: "fast" (compiled) or "reference" (plain Python); both give the same grid.
@@ -366,6 +372,10 @@ def solve(
         raise ProceduralError(f"heuristic={heuristic!r}; use 'entropy' or 'scanline'")
     if choice not in ("context", "frequency"):
         raise ProceduralError(f"choice={choice!r}; use 'context' or 'frequency'")
+    if balance is None:
+        balance = BALANCE if rules.patterns is None else 0.0
+    if not 0 <= balance <= 4:
+        raise ProceduralError(f"balance={balance!r}; use a number from 0 (off) to 4 (the default is {BALANCE})")
     search = _engine(engine)
     size = tuple(int(s) for s in size)
     periodic = tuple(bool(p) for p in periodic)
@@ -411,7 +421,8 @@ def solve(
     if bad >= 0:
         decided = np.where(base.sum(1) == 1, base.argmax(1), -1)
         return result(decided, False, _explain(search, rules, tshape, size, periodic, bounded, pins), bad)
-    settings = reference.Settings(seed, heuristic, backtracking, backtrack_limit, max_resets if max_resets is not None else 20 + cells // 500)
+    settings = reference.Settings(seed, heuristic, backtracking, backtrack_limit,
+                                  max_resets if max_resets is not None else 20 + cells // 500, float(balance))
     bar = None
     if progress:
         from tqdm import tqdm
