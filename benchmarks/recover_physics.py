@@ -26,12 +26,20 @@ epoch after whose step |E - E_true| <= 10 % E_true first held), epochs, wall tim
 loop, peak RSS of the run's process, 1-minute load average at its start and end (the machine is
 shared). Target (issue 4): error <= 10 % within 30 epochs and <= 10 minutes per run.
 
+--joint NAME:TRUE:INIT learns E together with nu or density: the ground truth is rendered with
+NAME = TRUE (E_true as above), and learning starts from E_true x factor and NAME = INIT (nu
+through its logit on (0, 0.5), bounds 0.01-0.49; density through its log, bounds TRUE / 100 to
+TRUE x 100). The row then also gives NAME's final value and error. Under gravity alone with
+velocity boundaries (the ball) the motion depends on E / density only (rho a = div sigma(E) +
+rho g), so E and density cannot both be recovered there; the plant's impulse is a force, whose
+kick F dt / m tells the mass.
+
 --out DIR writes, per run, DIR/<scene>_<prior>_x<factor>/ (e.g. ball_reference_x100/):
 before_after.mp4 and .gif (initial E | learned E | ground truth, side by side, --video-size px), plot.png (E and loss against
 epoch), log.csv, params.json.
 
     python benchmarks/recover_physics.py [--scenes ball,plant] [--priors reference,analytic]
-        [--factors 0.01,100] [--epochs 30] [--grad-substeps 0] [--out DIR] [--quick]
+        [--factors 0.01,100] [--epochs 30] [--grad-substeps 0] [--joint NAME:TRUE:INIT] [--out DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -112,6 +120,9 @@ def run(scene: str, prior_name: str, factor: float, args) -> dict:
     load0 = os.getloadavg()[0]
     torch.manual_seed(args.seed)
     cfg = SCENES[scene].load()
+    joint = args.joint
+    if joint:
+        cfg = replace(cfg, **{joint[0]: joint[1]})
     e_true = cfg.E
     cloud = make_scene(SCENES[scene].obj, seed=args.seed, n_gaussians=args.gaussians).cloud
 
@@ -124,14 +135,20 @@ def run(scene: str, prior_name: str, factor: float, args) -> dict:
                      betas=args.betas, seed=args.seed)
     all_frames = torch.arange(lc.groups * lc.frames_per_group)
 
-    def e_set(value: float) -> ParameterSet:
-        return ParameterSet([scalar("E", value, e_true / 1e3, e_true * 1e3)])
+    def e_set(value: float, second: float | None = None) -> ParameterSet:
+        """E (and the --joint parameter at `second`, its truth if None)."""
+        params = [scalar("E", value, e_true / 1e3, e_true * 1e3)]
+        if joint:
+            name, true, _ = joint
+            lo, hi = (0.01, 0.49) if name == "nu" else (true / 100, true * 100)
+            params.append(scalar(name, true if second is None else second, lo, hi))
+        return ParameterSet(params)
 
     with torch.no_grad():
         truth = simulate(e_set(e_true), all_frames)
     prior, condition = PRIORS[prior_name](truth, scene)
     e0 = e_true * factor
-    params = e_set(e0)
+    params = e_set(e0, joint[2] if joint else None)
     out = None
     if args.out:
         out = Path(args.out) / f"{scene}_{prior_name}_x{factor:g}"
@@ -142,10 +159,14 @@ def run(scene: str, prior_name: str, factor: float, args) -> dict:
     seconds = time.perf_counter() - start
     if out is not None:
         write_looks(out, history, video(args.video_size) if args.video_size != args.size else simulate,
-                    e_set(e0), params, e_set(e_true), all_frames)
+                    e_set(e0, joint[2] if joint else None), params, e_set(e_true), all_frames)
     errors = [abs(h["E"] - e_true) / e_true for h in history]
+    if joint:  # within 10 % means both
+        errors = [max(e, abs(h[joint[0]] - joint[1]) / joint[1]) for e, h in zip(errors, history)]
     within = next((i + 1 for i, e in enumerate(errors) if e <= 0.1), None)
-    return {"scene": scene, "prior": prior_name, "bptt": f"K={args.grad_substeps}" if args.grad_substeps else "full",
+    errors[-1] = abs(history[-1]["E"] - e_true) / e_true
+    second = {"second": (joint[0], joint[2], history[-1][joint[0]], abs(history[-1][joint[0]] - joint[1]) / joint[1])} if joint else {}
+    return second | {"scene": scene, "prior": prior_name, "bptt": f"K={args.grad_substeps}" if args.grad_substeps else "full",
             "e_true": e_true, "init": e0, "final": history[-1]["E"], "error": errors[-1], "within": within,
             "epochs": len(history), "seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "load": (load0, os.getloadavg()[0]), "history": history}
@@ -188,7 +209,27 @@ def fmt_row(r: dict) -> str:
         return f"| {r['scene']} | {r['prior']} | | x{r['factor']:g} | failed: {r['failed']} | | | | | | |"
     return (f"| {r['scene']} | {r['prior']} | {r['bptt']} | {r['init']:.3g} | {r['final']:.4g} | {100 * r['error']:.1f} % | "
             f"{r['within'] or '-'} | {r['epochs']} | {r['seconds']:.0f} | {r['rss_mb']:.0f} | "
-            f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
+            f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |" + _second(r))
+
+
+def _second(r: dict) -> str:
+    """The --joint parameter's cell: name init -> final (error)."""
+    if "second" not in r:
+        return ""
+    name, init, final, error = r["second"]
+    return f" {name} {init:.3g} -> {final:.4g} ({100 * error:.1f} %) |"
+
+
+def parse_joint(spec: str) -> tuple[str, float, float]:
+    """'nu:0.3:0.45' -> ("nu", 0.3, 0.45)."""
+    name, *values = spec.split(":")
+    try:
+        true, init = (float(v) for v in values)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--joint {spec!r}: expected NAME:TRUE:INIT, e.g. nu:0.3:0.45") from None
+    if name not in ("nu", "density"):
+        raise argparse.ArgumentTypeError(f"--joint {spec!r}: NAME is nu or density")
+    return name, true, init
 
 
 def main() -> None:
@@ -211,6 +252,8 @@ def main() -> None:
                         help="K: differentiate the last K substeps before each frame; 0 (default): full BPTT")
     parser.add_argument("--cfl", type=float, default=0.4, help="Courant number of the substep (default 0.4; 0: config's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--joint", type=parse_joint, default=None, metavar="NAME:TRUE:INIT",
+                        help="learn E and nu or density together (see the docstring), e.g. nu:0.3:0.45")
     parser.add_argument("--out", default=None, metavar="DIR", help="write before/after videos and plots per run here")
     parser.add_argument("--video-size", type=int, default=128, help="pixels of the --out videos (default 128)")
     parser.add_argument("--quick", action="store_true", help="one scene, one prior, one start, 5 epochs (a smoke run)")
@@ -228,8 +271,8 @@ def main() -> None:
           f"T={args.frames} frames, Adam lr {args.lr} -> {args.lr_final} betas {args.betas}, {args.epochs} epochs, BPTT "
           f"{f'K={args.grad_substeps} substeps' if args.grad_substeps else 'full'}, CFL {args.cfl}")
     print("| scene | prior | BPTT | init E (Pa) | final E (Pa) | rel. error | first epoch within 10 % | epochs "
-          "| wall s | peak RSS MB | load 1 min |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| wall s | peak RSS MB | load 1 min |" + (f" {args.joint[0]}: init -> final (error) |" if args.joint else ""))
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|" + ("---|" if args.joint else ""))
     for scene in scenes:
         for prior in priors:
             for factor in factors:
@@ -238,6 +281,9 @@ def main() -> None:
                 if "history" in r:
                     trace = " ".join(f"{h['E']:.3g}" for h in r["history"])
                     print(f"#   E after each epoch: {trace}", flush=True)
+                    if args.joint:
+                        trace = " ".join(f"{h[args.joint[0]]:.3g}" for h in r["history"])
+                        print(f"#   {args.joint[0]} after each epoch: {trace}", flush=True)
 
 
 if __name__ == "__main__":

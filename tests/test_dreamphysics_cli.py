@@ -61,11 +61,16 @@ def test_learn_specs_give_global_particle_and_region_parameters():
     E, nu = parse_learn(["E:1e3:1e8:particles", "nu:0.1:0.45"], ["nu=0.3"], cfg, n_particles=7)
     assert E.layout == "particles" and E.value.tolist() == [2e5] * 7 and (E.lo, E.hi) == (1e3, 1e8)
     assert nu.layout == "global" and nu.value.tolist() == pytest.approx([0.3])
+    assert nu.interval == (0.0, 0.5) and E.interval is None and E.lr is None  # nu through a logit, E through log
+    E, rho = parse_learn(["E:1e3:1e8:lr=0.5", "density:10:1e3:particles:lr=0.05"], [], cfg, n_particles=7)
+    assert (E.layout, E.lr, rho.layout, rho.lr) == ("global", 0.5, "particles", 0.05)
     (R,) = parse_learn(["E:1e3:1e8:box=0.8,0.8,1.0,1.2,1.2,1.5/box=0,0,0,2,2,0.7"], [], cfg, n_particles=7)
     assert R.layout == "regions" and R.value.tolist() == [2e5] * 3
     assert torch.allclose(R.boxes, torch.tensor([[[0.8, 0.8, 1.0], [1.2, 1.2, 1.5]], [[0, 0, 0], [2, 2, 0.7]]]))
     for bad, match in [("E:1e3", "expected NAME:LO:HI"), ("mu:1:2", "not one of"),
-                       ("E:1e3:1e8:box=1,1,1,0,2,2", "X0 < X1"), ("E:1e3:1e8:grid", "is not particles or box")]:
+                       ("E:1e3:1e8:box=1,1,1,0,2,2", "X0 < X1"), ("E:1e3:1e8:grid", "is not particles or box"),
+                       ("E:1e3:1e8:lr=fast", "lr= takes a number"), ("E:1e3:1e8:particles:grid:lr=1", "expected NAME:LO:HI"),
+                       ("nu:0:0.5", r"strictly inside \(0, 0.5\)"), ("E:1e3:1e8:lr=-2", "learning rate")]:
         with pytest.raises(DreamPhysicsError, match=match):
             parse_learn([bad], [], cfg, n_particles=7)
 
@@ -85,3 +90,21 @@ def test_learn_physics_learns_a_region_field(tmp_path):
     assert saved["value"][1] > 2e4  # the crown stiffened toward the truth
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert {"E_gmean", "E_min", "E_max"} <= set(rows[0])
+
+
+def test_the_documented_gpu_commands_parse():
+    """docs/dreamphysics.md's commands for the paper's setting parse as written (the global
+    options after the subcommand included)."""
+    import shlex
+    from pathlib import Path
+
+    from invgfx.cli import build_parser
+
+    text = Path(__file__).resolve().parents[1].joinpath("docs/dreamphysics.md").read_text()
+    block = text.split("## On a GPU with the real weights")[1].split("```")[1]
+    commands = [c for c in block.replace("\\\n", " ").splitlines() if c.startswith("invgfx ")]
+    assert len(commands) == 2
+    for command in commands:
+        args = build_parser().parse_args(shlex.split(command)[1:])
+        assert args.device == "cuda" and args.learn == ["E:1e4:4e6:particles"] and args.update == "reference"
+        assert args.lr == 1 and args.grad_substeps == 1 and args.e_unit == "1e7Pa" and args.width == 256

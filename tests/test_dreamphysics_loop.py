@@ -36,32 +36,80 @@ def test_groups_cover_every_frame_exactly_once():
         group_frames(3, 3, 4)
 
 
+def _stepped(mode, param, grad, lr):
+    """param's values after one LogUpdate step of `mode` with gradient dL/dtheta `grad`."""
+    param.value.grad = grad.clone()
+    LogUpdate(mode, lr=lr).step(ParameterSet([param]))
+    return param.value.detach()
+
+
 def test_eq5_step_is_gradient_on_log_parameter():
     value, grad = torch.tensor([1e5, 2e3]), torch.tensor([3e-6, -1e-4])
-    new = eq5_step(value, grad, lr=500.0)
+    new = _stepped("eq5", field("E", value, 1.0, 1e9), grad, lr=500.0)
     torch.testing.assert_close(new.log(), value.log() - 500.0 * grad)
+    torch.testing.assert_close(eq5_step(value.log(), grad, 500.0), value.log() - 500.0 * grad)
 
 
 def test_reference_step_min_max_normalises_in_log10():
-    value, grad = torch.tensor([1e5, 1e5, 1e5]), torch.tensor([-2.0, 0.0, 6.0])
-    new = reference_step(value, grad, lr=1.0)
+    grad = torch.tensor([-2.0, 0.0, 6.0])
+    new = _stepped("reference", field("E", torch.full((3,), 1e5), 1.0, 1e9), grad, lr=1.0)
     # normalised: (g - min) / (max - min) - 0.5 = [-0.5, -0.25, 0.5]
     torch.testing.assert_close(new.log10(), torch.tensor([5.5, 5.25, 4.5]))
     # A single value keeps the gradient's sign: log10 moves by lr / 2.
-    torch.testing.assert_close(reference_step(torch.tensor([1e5]), torch.tensor([-3e-7]), 1.0).log10(), torch.tensor([5.5]))
+    single = _stepped("reference", scalar("E", 1e5, 1.0, 1e9), torch.tensor([-3e-7]), 1.0)
+    torch.testing.assert_close(single.log10(), torch.tensor([5.5]))
+    torch.testing.assert_close(reference_step(torch.zeros(1), torch.tensor([1.0]), 2.0), -torch.tensor([math.log(10.0)]))
 
 
 def test_adam_step_matches_torch_adam_on_log_parameter():
     value = torch.tensor([1e4, 3e5])
+    param = field("E", value, 1.0, 1e9)
+    update = LogUpdate("adam", lr=0.05, betas=(0.5, 0.9), eps=1e-8)
     log_value = value.log().clone().requires_grad_(True)
     opt = torch.optim.Adam([log_value], lr=0.05, betas=(0.5, 0.9), eps=1e-8)
-    m = v = torch.zeros(2)
-    for step, g in enumerate([torch.tensor([1e-4, -2e-6]), torch.tensor([5e-5, 1e-6]), torch.tensor([-1e-4, 3e-6])], 1):
-        value, m, v = adam_step(value, g, m, v, step, lr=0.05, betas=(0.5, 0.9), eps=1e-8)
+    for g in [torch.tensor([1e-4, -2e-6]), torch.tensor([5e-5, 1e-6]), torch.tensor([-1e-4, 3e-6])]:
         opt.zero_grad()
-        log_value.grad = g * log_value.detach().exp()  # dL/dlog(theta) = theta dL/dtheta
+        log_value.grad = g * param.value.detach()  # dL/dlog(theta) = theta dL/dtheta
+        param.value.grad = g.clone()
+        update.step(ParameterSet([param]))
         opt.step()
-        torch.testing.assert_close(value.log(), log_value.detach(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(param.value.detach().log(), log_value.detach(), rtol=1e-5, atol=1e-5)
+    u, m, v = adam_step(torch.zeros(1), torch.tensor([2.0]), torch.zeros(1), torch.zeros(1), 1, lr=0.1)
+    torch.testing.assert_close(u, torch.tensor([-0.1]))  # the first step is lr, whatever the gradient's size
+
+
+def test_poissons_ratio_steps_through_a_logit_and_never_leaves_its_range():
+    """nu lives in (0, 0.5): Adam on logit(nu / 0.5) with dL/du = nu (0.5 - nu) / 0.5 dL/dnu, as
+    torch's Adam on that coordinate; a huge gradient moves it by lr in u, not past 0.5."""
+    nu = scalar("nu", 0.3, 0.01, 0.49)
+    assert nu.interval == (0.0, 0.5)
+    u = torch.logit(torch.tensor([0.3 / 0.5])).requires_grad_(True)
+    opt = torch.optim.Adam([u], lr=0.4, betas=(0.5, 0.9), eps=1e-20)
+    update = LogUpdate("adam", lr=0.4, betas=(0.5, 0.9))
+    for g in (-1e3, -2e3, 5e2):
+        loss_u = (0.5 * torch.sigmoid(u)) * g  # dL/dnu = g, through nu = 0.5 sigmoid(u)
+        opt.zero_grad()
+        loss_u.sum().backward()
+        opt.step()
+        nu.value.grad = torch.tensor([g])
+        update.step(ParameterSet([nu]))
+        torch.testing.assert_close(nu.value.detach(), 0.5 * torch.sigmoid(u.detach()), rtol=1e-5, atol=1e-6)
+        assert 0.01 <= float(nu.value.detach()) <= 0.49
+    assert float(nu.value.detach()) < 0.49  # three lr-sized steps in u from 0.3 stay inside the range
+    with pytest.raises(DreamPhysicsError, match=r"strictly inside \(0, 0.5\)"):
+        scalar("nu", 0.3, 0.0, 0.5)
+
+
+def test_each_parameter_steps_at_its_own_learning_rate_on_the_runs_schedule():
+    E, rho = scalar("E", 1e5, 1.0, 1e9), scalar("density", 100.0, 1.0, 1e4, lr=0.02)
+    update = LogUpdate("adam", lr=0.2)
+    for p in (E, rho):
+        p.value.grad = torch.tensor([1.0])
+    update.step(ParameterSet([E, rho]), lr=0.1)  # the schedule halves both
+    assert math.log(1e5 / float(E.value.detach())) == pytest.approx(0.1, rel=1e-4)
+    assert math.log(100.0 / float(rho.value.detach())) == pytest.approx(0.01, rel=1e-4)
+    with pytest.raises(DreamPhysicsError, match="learning rate"):
+        scalar("E", 1e5, 1.0, 1e9, lr=-1)
 
 
 def test_cosine_anneal_anneals_from_lr_to_lr_final():
@@ -116,6 +164,8 @@ def test_region_and_field_layouts():
     with pytest.raises(DreamPhysicsError, match="outside the bounds"):
         scalar("E", 10.0, 1e3, 1e7)
     with pytest.raises(DreamPhysicsError, match="0 < lo"):
+        scalar("density", 100.0, 0.0, 1e3)
+    with pytest.raises(DreamPhysicsError, match="strictly inside"):
         scalar("nu", 0.3, 0.0, 0.49)
 
 
@@ -270,3 +320,20 @@ def test_jittered_run_resumes_exactly_and_checks_the_setting(tmp_path):
     with pytest.raises(DreamPhysicsError, match="jitter=0.0, this run has jitter=0.5"):
         learn(sim, make(), prior, replace(config, epochs=7), out_dir=tmp_path, resume=True, progress=False)
     learn(sim, make(), prior, replace(config, jitter=0.0, epochs=7), out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_history_reports_the_gradient_in_the_update_coordinate():
+    """dL/du = theta dL/dtheta for E: on the log10(E)/10 video against a target at 1e5, the
+    reference loss's gradient is known in closed form at the start."""
+    target = torch.full((2, 3, 12, 12), 5.0 / 10)  # log10(1e5) / 10
+
+    def video(params, frames):
+        return log10_E_video(params, frames).repeat(1, 1, 3, 3)  # 12 px: SSIM needs 11
+
+    params = ParameterSet([scalar("E", 1e3, 1.0, 1e9)])
+    prior = ReferenceVideoPrior(target, ssim_weight=0.0)  # L2 only: d/dlogE of (log10 E / 10 - 0.5)^2
+    history = learn(video, params, prior, LearnConfig(epochs=2, groups=1, frames_per_group=2, lr=0.1),
+                    progress=False)
+    expected = 2 * (3.0 / 10 - 0.5) / (10 * math.log(10))
+    assert history[0]["dL/du_E"] == pytest.approx(expected, rel=1e-4)
+    assert abs(history[1]["dL/du_E"]) < abs(history[0]["dL/du_E"])  # a step closer, a smaller slope

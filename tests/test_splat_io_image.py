@@ -26,6 +26,23 @@ def test_video_round_trip(tmp_path, suffix, tol):
     assert (means - colors).abs().max() < tol
 
 
+def test_png_frame_folder_is_lossless_where_gif_and_mp4_are_not(tmp_path):
+    """Smooth noisy frames, as a render is: the PNG folder gives back the 8-bit values exactly (so a
+    shorter video written over a longer one leaves no old frames); GIF and MP4 move them."""
+    gen = torch.Generator().manual_seed(0)
+    frames = (torch.linspace(0, 1, 24)[None, None, None, :] * torch.rand(5, 3, 1, 1, generator=gen)
+              + 0.05 * torch.rand(5, 3, 20, 24, generator=gen)).clamp(0, 1)
+    write_video(tmp_path / "long", torch.cat([frames, frames]))
+    write_video(tmp_path / "long", frames)
+    back = read_video(tmp_path / "long")
+    assert back.shape == frames.shape and (back - frames).abs().max() <= 0.5 / 255 + 1e-6
+    for suffix in (".gif", ".mp4"):
+        write_video(tmp_path / f"v{suffix}", frames)
+        assert (read_video(tmp_path / f"v{suffix}")[:, :, :20, :24] - frames).abs().max() > 4 / 255
+    with pytest.raises(SplatError, match="without PNG frames"):
+        read_video(tmp_path / "long" / "..")
+
+
 def test_grid_layout():
     imgs = torch.stack([torch.full((3, 4, 5), float(i) / 5) for i in range(5)])
     grid = image_grid(imgs, nrow=3, padding=1)

@@ -20,6 +20,6 @@ for scene in ${@:-ball plant}; do
     out=out/dreamphysics/${scene}_${start}
     rm -rf "$out"
     "$INVGFX" learn-physics $scene --config configs/dreamphysics/$scene.json --scene-set n_gaussians=300 \
-      --prior reference:out/dreamphysics/${scene}_truth.gif --true-E $truth --init E=$init $COMMON --out "$out"
+      --prior reference:out/dreamphysics/${scene}_truth --true-E $truth --init E=$init $COMMON --out "$out"
   done
 done

@@ -24,8 +24,9 @@ Priors (--prior):
                       alone: -log p(plausible | noised video)
   reference:VIDEO     L2 + (1 - SSIM) to a video of the whole sequence from the same camera
                       (groups x frames-per-group frames, same size as --width/--height);
-                      with --true-E E, VIDEO is first rendered at that E (a recovery test; .gif
-                      keeps it lossless)
+                      with --true-E E, VIDEO is first rendered at that E (a recovery test);
+                      VIDEO without a suffix is a folder of PNG frames, the lossless form
+                      (.mp4 and .gif are lossy, and a warning says so)
   analytic:VIDEO      SDS with the exact denoiser of VIDEO as the clean sample (a test prior)
 
 M = --groups x T = --frames-per-group frames are simulated at the config's frame_dt; epoch e
@@ -45,8 +46,8 @@ EXAMPLES = """examples:
   invgfx learn-physics ball --scenario --prior text:"a jelly ball bouncing on the floor" --init E=3e2 \\
       --learn E:30:9e7 --lr 0.3 --out out/ball                  # the shipped learned prior, no network
   invgfx learn-physics ball --config configs/dreamphysics/ball.json --scene-set n_gaussians=300 \\
-      --prior reference:out/ball_gt.gif --true-E 5e4 --init E=5e2 --out out/ball_low
-  invgfx learn-physics ball --config configs/mpm/ball_jelly.json --prior reference:gt.mp4 --init E=5e2 --out out/ball
+      --prior reference:out/ball_gt --true-E 5e4 --init E=5e2 --out out/ball_low
+  invgfx learn-physics ball --config configs/mpm/ball_jelly.json --prior reference:gt_frames --init E=5e2 --out out/ball
   invgfx learn-physics plant --config configs/mpm/plant_jelly.json --prior text:"a plant swaying in the wind" \\
       --model ~/models/text-to-video-ms-1.7b --device cuda --out out/plant
   invgfx learn-physics ball --config configs/mpm/ball_jelly.json --prior image:first-frame \\
@@ -85,10 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "substep_dt (default 0.4); 0: always the config's substep_dt")
     p.add_argument("--true-E", type=float, default=None, metavar="PA",
                    help="with --prior reference:VIDEO: first render VIDEO at this E (Pa), the ground truth to recover")
-    p.add_argument("--learn", action="append", default=[], metavar="NAME:LO:HI",
+    p.add_argument("--learn", action="append", default=[], metavar="NAME:LO:HI[:LAYOUT][:lr=X]",
                    help="learn E, nu or density within bounds (SI units); repeatable (default E:1e3:1e8). "
                         "NAME:LO:HI:particles learns one value per particle; NAME:LO:HI:box=X0,Y0,Z0,X1,Y1,Z1[/box=...] "
-                        "one value outside the boxes and one inside each (simulation space, m; later boxes win)")
+                        "one value outside the boxes and one inside each (simulation space, m; later boxes win); "
+                        "a last :lr=X gives that parameter its own learning rate. nu is stepped through a logit on "
+                        "(0, 0.5) (its bounds lie inside), E and density through their logs")
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
                    help="initial value of a learned parameter (default: the config's)")
     p.add_argument("--search", type=int, default=0, metavar="N",
@@ -100,7 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "by the last epoch: smooths a bumpy loss so the steps pass over narrow local minima "
                         "(the plant from 100x below its range: 2; default 0: off)")
     p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
-    p.add_argument("--lr", type=float, default=0.1, help="learning rate in log(theta) (default 0.1)")
+    p.add_argument("--lr", type=float, default=0.1,
+                   help="learning rate in each parameter's coordinate: log(theta), or the logit for nu (default 0.1; "
+                        "a --learn ...:lr=X gives one parameter its own)")
     p.add_argument("--lr-final", type=float, default=None,
                    help="anneal the learning rate to this value over the epochs (half cosine); lets a parameter "
                         "settle instead of rattling around its optimum by about lr/2 (default: constant lr)")
@@ -131,7 +136,9 @@ def parse_learn(specs: list[str], inits: list[str], config, n_particles: int) ->
     """--learn specs and --init NAME=VALUE -> PhysicalParameters (initial value: --init, else the
     config's). A spec is NAME:LO:HI (one global value), NAME:LO:HI:particles (one value per
     simulated particle, n_particles of them) or NAME:LO:HI:box=X0,Y0,Z0,X1,Y1,Z1[/box=...] (one
-    value outside the boxes and one per box; corners in simulation space, m)."""
+    value outside the boxes and one per box; corners in simulation space, m), each optionally
+    followed by :lr=X, that parameter's own learning rate. nu is learnt through a logit on
+    (0, 0.5), E and density through their logs (params.OPEN_INTERVALS)."""
     import torch
 
     from invgfx.dreamphysics.errors import DreamPhysicsError
@@ -147,22 +154,31 @@ def parse_learn(specs: list[str], inits: list[str], config, n_particles: int) ->
             raise DreamPhysicsError(f"--init {item!r}: expected NAME=VALUE, e.g. E=5e4") from None
     params = []
     for spec in specs or ["E:1e3:1e8"]:
-        parts = spec.split(":", 3)
+        parts = spec.split(":")
         try:
             name, lo, hi = parts[0], float(parts[1]), float(parts[2])
         except (IndexError, ValueError):
             raise DreamPhysicsError(f"--learn {spec!r}: expected NAME:LO:HI, e.g. E:1e3:1e8 (optionally "
-                                    ":particles or :box=X0,Y0,Z0,X1,Y1,Z1)") from None
+                                    ":particles or :box=X0,Y0,Z0,X1,Y1,Z1, then :lr=X)") from None
         if name not in MATERIAL_NAMES:
             raise DreamPhysicsError(f"--learn {spec!r}: {name} is not one of {MATERIAL_NAMES}")
         value = init.pop(name, getattr(config, name))
-        layout = parts[3] if len(parts) > 3 else ""
+        rest = parts[3:]
+        lr = None
+        if rest and rest[-1].startswith("lr="):
+            try:
+                lr = float(rest.pop()[3:])
+            except ValueError:
+                raise DreamPhysicsError(f"--learn {spec!r}: lr= takes a number, e.g. {name}:{parts[1]}:{parts[2]}:lr=0.2") from None
+        if len(rest) > 1:
+            raise DreamPhysicsError(f"--learn {spec!r}: expected NAME:LO:HI[:particles or :box=...][:lr=X]")
+        layout = rest[0] if rest else ""
         if not layout:
-            params.append(scalar(name, value, lo, hi))
+            params.append(scalar(name, value, lo, hi, lr))
         elif layout == "particles":
-            params.append(field(name, torch.full((n_particles,), float(value)), lo, hi))
+            params.append(field(name, torch.full((n_particles,), float(value)), lo, hi, lr))
         else:
-            params.append(regions(name, value, _boxes(spec, layout), [value] * len(layout.split("/")), lo, hi))
+            params.append(regions(name, value, _boxes(spec, layout), [value] * len(layout.split("/")), lo, hi, lr))
     if init:
         raise DreamPhysicsError(f"--init {sorted(init)}: not learned; add --learn NAME:LO:HI for them")
     return params

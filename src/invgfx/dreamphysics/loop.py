@@ -74,7 +74,9 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
     """Learn `params` in place; returns the history, one dict per epoch: epoch, group, loss (at
     the parameters before the step), seconds, and the parameters' summary after the step.
     `condition` is passed to the prior with its `frames` set to each epoch's group;
-    `on_epoch(epoch, params)` runs after each step (e.g. to write a preview video)."""
+    `on_epoch(epoch, params)` runs after each step (e.g. to write a preview video). Each entry
+    also has dL/du_NAME (`gradient_sizes`): Adam steps about lr whatever the gradient's size, so
+    this is where a flat loss shows."""
     from tqdm import tqdm
 
     update = LogUpdate(config.update, config.lr, config.betas)
@@ -107,9 +109,10 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
                                     f"expected ({len(frames)}, 3, H, W) for frames {frames.tolist()}")
         loss = prior.loss(video, replace(condition, frames=frames), generator)
         loss.backward()
+        slopes = gradient_sizes(params)
         update.step(params, cosine_anneal(config.lr, config.lr_final, epoch, config.epochs))
         history.append({"epoch": epoch, "group": group, "loss": float(loss.detach()), "seconds": time.perf_counter() - start,
-                        **params.summary()})
+                        **params.summary(), **slopes})
         bar.set_postfix({k: f"{v:.4g}" for k, v in history[-1].items() if k not in ("epoch", "group", "seconds")})
         if out is not None:
             _save(out, config, params, update, generator, history)
@@ -150,9 +153,20 @@ def search_start(simulate: Simulate, params: ParameterSet, prior: VideoPrior, co
     return rows
 
 
+def gradient_sizes(params: ParameterSet) -> dict[str, float]:
+    """{"dL/du_NAME": the gradient of the loss in each parameter's update coordinate u (log E,
+    logit nu, ...; its mean over the elements of a field)} for the parameters with a gradient. Its
+    size, against earlier epochs', tells a flat loss from a steep one, which Adam's steps do not."""
+    out = {}
+    for p in params:
+        if p.value.grad is not None:
+            out[f"dL/du_{p.name}"] = float((p.slope(p.value.detach()) * p.value.grad).mean())
+    return out
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(text, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))  # a resumed older run lacks some
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(path, text.getvalue().encode())

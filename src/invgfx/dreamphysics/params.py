@@ -1,9 +1,15 @@
-"""Physical parameters being learned: positive quantities in SI units with bounds, laid out as
-one global value, one value per region box, or one value per particle."""
+"""Physical parameters being learned: quantities in SI units with bounds, laid out as one global
+value, one value per region box, or one value per particle.
+
+Each is updated in an unconstrained coordinate u that fits its range: u = log(theta) for a
+positive quantity that spans orders of magnitude (E, density), u = logit((theta - a) / (b - a))
+for one that lives in an open interval (a, b) (Poisson's ratio, in (0, 0.5)), so that a step of
+the same size in u is as meaningful at any value and can never leave the range."""
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +18,7 @@ from torch import Tensor
 from invgfx.dreamphysics.errors import DreamPhysicsError
 
 LAYOUTS = ("global", "regions", "particles")
+OPEN_INTERVALS = {"nu": (0.0, 0.5)}  # parameters that live in an interval: updated through a logit
 
 
 @dataclass
@@ -21,8 +28,12 @@ class PhysicalParameter:
     value: (K,) float32 leaf tensor with requires_grad, in SI units: K = 1 ("global"),
         R + 1 ("regions": value[0] outside every box, value[r + 1] inside box r; later boxes
         win where boxes overlap, as PhysGaussian's additional_material_params), or N ("particles").
-    lo, hi: bounds (0 < lo <= hi); every update ends clamped to them.
+    lo, hi: bounds (0 < lo <= hi, inside the interval if there is one); every update ends
+        clamped to them.
     boxes: (R, 2, 3) min and max corners in m, for "regions".
+    interval: (a, b): the value lives in the open interval and is updated through
+        u = logit((theta - a) / (b - a)); None: a positive value updated through u = log(theta).
+    lr: this parameter's learning rate in u (None: the run's), annealed with the run's schedule.
     """
 
     name: str
@@ -31,13 +42,21 @@ class PhysicalParameter:
     lo: float
     hi: float
     boxes: Tensor | None = None
+    interval: tuple[float, float] | None = None
+    lr: float | None = None
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
             raise DreamPhysicsError(f"parameter {self.name}: layout {self.layout!r} is not one of {LAYOUTS}")
-        if not 0 < self.lo <= self.hi:
+        if self.interval is None and not 0 < self.lo <= self.hi:
             raise DreamPhysicsError(f"parameter {self.name}: bounds [{self.lo}, {self.hi}] must satisfy 0 < lo <= hi "
                                     "(updates are in the log domain)")
+        if self.interval is not None and not self.interval[0] < self.lo <= self.hi < self.interval[1]:
+            a, b = self.interval
+            raise DreamPhysicsError(f"parameter {self.name}: bounds [{self.lo}, {self.hi}] must lie strictly inside "
+                                    f"({a:g}, {b:g}), its range (e.g. {self.name}:{a + 0.02 * (b - a):g}:{b - 0.02 * (b - a):g})")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise DreamPhysicsError(f"parameter {self.name}: learning rate lr={self.lr} must be a positive number")
         value = torch.as_tensor(self.value, dtype=torch.float32).detach().reshape(-1)
         if bool(((value < self.lo) | (value > self.hi)).any()):
             raise DreamPhysicsError(f"parameter {self.name}: initial value(s) in [{value.min():.4g}, {value.max():.4g}] "
@@ -67,6 +86,27 @@ class PhysicalParameter:
     def clamp_(self) -> None:
         self.value.clamp_(self.lo, self.hi)
 
+    def to_u(self, theta: Tensor) -> Tensor:
+        """The unconstrained coordinate of values theta (module docstring)."""
+        if self.interval is None:
+            return theta.log()
+        a, b = self.interval
+        return torch.logit((theta - a) / (b - a))
+
+    def from_u(self, u: Tensor) -> Tensor:
+        """Values theta of coordinates u (inverse of `to_u`)."""
+        if self.interval is None:
+            return u.exp()
+        a, b = self.interval
+        return a + (b - a) * torch.sigmoid(u)
+
+    def slope(self, theta: Tensor) -> Tensor:
+        """dtheta/du at theta, so that dL/du = slope * dL/dtheta."""
+        if self.interval is None:
+            return theta
+        a, b = self.interval
+        return (theta - a) * (b - theta) / (b - a)
+
     def summary(self) -> dict[str, float]:
         """{name: value} for a global parameter; geometric mean, min and max otherwise."""
         v = self.value.detach()
@@ -83,19 +123,21 @@ def region_index(positions: Tensor, boxes: Tensor) -> Tensor:
     return (inside * ranks).max(1).values if len(boxes) else torch.zeros(len(positions), dtype=torch.long)
 
 
-def scalar(name: str, value: float, lo: float, hi: float) -> PhysicalParameter:
-    return PhysicalParameter(name, "global", torch.tensor([value]), lo, hi)
+def scalar(name: str, value: float, lo: float, hi: float, lr: float | None = None) -> PhysicalParameter:
+    """One global value; the coordinate from OPEN_INTERVALS by name (else log)."""
+    return PhysicalParameter(name, "global", torch.tensor([value]), lo, hi, interval=OPEN_INTERVALS.get(name), lr=lr)
 
 
-def regions(name: str, outside: float, boxes, values, lo: float, hi: float) -> PhysicalParameter:
+def regions(name: str, outside: float, boxes, values, lo: float, hi: float, lr: float | None = None) -> PhysicalParameter:
     """One value outside the boxes, one per box; boxes: (R, 2, 3) or a list of (min xyz, max xyz) in m."""
     return PhysicalParameter(name, "regions", torch.tensor([outside, *values]), lo, hi,
-                             torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 2, 3))
+                             torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 2, 3),
+                             interval=OPEN_INTERVALS.get(name), lr=lr)
 
 
-def field(name: str, values: Tensor, lo: float, hi: float) -> PhysicalParameter:
+def field(name: str, values: Tensor, lo: float, hi: float, lr: float | None = None) -> PhysicalParameter:
     """One value per particle, values (N,)."""
-    return PhysicalParameter(name, "particles", values, lo, hi)
+    return PhysicalParameter(name, "particles", values, lo, hi, interval=OPEN_INTERVALS.get(name), lr=lr)
 
 
 class ParameterSet:
@@ -121,17 +163,20 @@ class ParameterSet:
         return {k: v for p in self for k, v in p.summary().items()}
 
     def jittered(self, sigma: float, generator: torch.Generator) -> ParameterSet:
-        """A view whose every value is theta exp(sigma xi), xi ~ N(0, 1) per element, kept inside
-        the bounds: a differentiable function of the leaves (the factor is a constant), so
-        theta dL/dtheta of a loss of the view is dL/dlog(theta') at the jittered theta'. Averaged
-        over xi, that is the gradient of the loss smoothed by a log-normal kernel of width sigma
-        (randomised smoothing), which steps over local minima narrower than about sigma."""
+        """A view whose every value is moved by sigma xi in its coordinate u, xi ~ N(0, 1) per
+        element, kept inside the bounds: theta exp(sigma xi) for a log coordinate. The view is a
+        differentiable function of the leaves: for a log coordinate theta' = theta x a constant
+        factor, so theta dL/dtheta of a loss of the view is dL/dlog(theta') at the jittered theta';
+        for a logit, theta' = theta + a constant, so dL/dtheta is dL/dtheta'. Averaged over xi,
+        that is the gradient of the loss smoothed by a kernel of width sigma in u (randomised
+        smoothing), which steps over local minima narrower than about sigma."""
         params = []
         for p in self:
             value = p.value.detach()
-            jittered = (value * torch.exp(sigma * torch.randn(value.shape, generator=generator))).clamp(p.lo, p.hi)
+            noise = sigma * torch.randn(value.shape, generator=generator)
+            jittered = p.from_u(p.to_u(value) + noise).clamp(p.lo, p.hi)
             view = copy.copy(p)
-            view.value = p.value * (jittered / value)
+            view.value = p.value * (jittered / value) if p.interval is None else p.value + (jittered - value)
             params.append(view)
         return ParameterSet(params)
 
@@ -153,7 +198,10 @@ class ParameterSet:
         out = {}
         for p in self:
             v = p.value.detach().tolist()
-            out[p.name] = {"layout": p.layout, "value": v[0] if p.layout == "global" else v, "bounds": [p.lo, p.hi]}
+            out[p.name] = {"layout": p.layout, "value": v[0] if p.layout == "global" else v, "bounds": [p.lo, p.hi],
+                           "coordinate": "log" if p.interval is None else f"logit on ({p.interval[0]:g}, {p.interval[1]:g})"}
+            if p.lr is not None:
+                out[p.name]["lr"] = p.lr
             if p.boxes is not None:
                 out[p.name]["boxes"] = p.boxes.tolist()
         return out

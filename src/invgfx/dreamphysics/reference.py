@@ -3,6 +3,8 @@ rendered from the same camera."""
 
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 
 import torch
@@ -56,8 +58,15 @@ class ReferenceVideoPrior(VideoPrior):
     def __init__(self, target: Tensor | str | Path, ssim_weight: float = 1.0):
         if isinstance(target, (str, Path)):
             from invgfx.splat import read_video
+            from invgfx.splat.io_image import LOSSY_VIDEO
 
             self.source = str(target)
+            if Path(target).suffix.lower() in LOSSY_VIDEO:
+                # the review of issue 36 measured on the ball: a GIF's palette moves pixels by up to 0.029
+                # and floors the loss at 0.0033, while the ball's signal of E is 0.002-0.008
+                warnings.warn(f"{target}: a {Path(target).suffix} video is lossy (GIF: a 256-colour palette; MP4: H.264 "
+                              "4:2:0), and its errors can be larger than what E changes in the video; give a folder of "
+                              "PNG frames (a path without a suffix, as --true-E and write_video write it)", stacklevel=2)
             target = read_video(target)
         else:
             self.source = "reference tensor"

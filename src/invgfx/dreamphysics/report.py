@@ -48,7 +48,7 @@ def plot_history(history: list[dict], path: str | Path) -> None:
 
     skip = ("epoch", "group", "loss", "seconds")
     xs = [h["epoch"] + 1 for h in history]  # after epoch e's step, e + 1 epochs are done
-    params = {k: [h[k] for h in history] for k in history[0] if k not in skip}
+    params = {k: [h[k] for h in history] for k in history[0] if k not in skip and not k.startswith("dL/du_")}  # gradients: log.csv
     image = Image.new("RGB", (2 * PANEL[0], PANEL[1]), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     _panel(draw, (0, 0), "parameters (SI units)", xs, params, log=True)

@@ -1,17 +1,21 @@
-"""Log-domain updates of positive parameters (paper section 3.4, Eq. 5).
+"""Updates in each parameter's unconstrained coordinate u (paper section 3.4, Eq. 5).
 
-E ranges over orders of magnitude (1e4 .. 1e7 Pa), so updates act on log(theta); a step then
-changes theta by the same factor at any magnitude. Three rules, all descent, all followed by
-clamping to the parameter's bounds:
+E ranges over orders of magnitude (1e4 .. 1e7 Pa), so its updates act on u = log(theta); a step
+then changes theta by the same factor at any magnitude. Poisson's ratio lives in (0, 0.5) and
+acts through a logit instead (params.PhysicalParameter.to_u), so no step can leave that range.
+Three rules, all descent, all followed by clamping to the parameter's bounds:
 
-- "eq5": the paper's Eq. 5 as written, log(theta) <- log(theta) - lr dL/dtheta (the gradient
-  w.r.t. theta itself, applied to log theta).
+- "eq5": the paper's Eq. 5 as written, u <- u - lr dL/dtheta (the gradient w.r.t. theta
+  itself, applied to u = log theta).
 - "reference": what the DreamPhysics code does: per-element dL/dtheta min-max normalised to
-  [-0.5, 0.5], then log10(theta) <- log10(theta) - lr g_n (lr 1.0 there). Normalisation keeps
-  only the ordering of the gradients, not their common sign: the smallest element always
-  goes up by 10^(lr/2). For a single value (min = max, 0/0 in their code) we use g_n = sign(g)/2.
-- "adam": Adam on u = log(theta) with dL/du = theta dL/dtheta (chain rule); robust to the
-  arbitrary scale of SDS gradients.
+  [-0.5, 0.5], then log10(theta) <- log10(theta) - lr g_n (lr 1.0 there), i.e.
+  u <- u - ln(10) lr g_n. Normalisation keeps only the ordering of the gradients, not their
+  common sign: the smallest element always goes up by 10^(lr/2). For a single value (min = max,
+  0/0 in their code) we use g_n = sign(g)/2.
+- "adam": Adam on u with dL/du = (dtheta/du) dL/dtheta (chain rule; theta dL/dtheta for log);
+  robust to the arbitrary scale of SDS gradients.
+Each parameter steps with its own learning rate where it has one (`PhysicalParameter.lr`),
+scaled by the run's schedule.
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ def cosine_anneal(start: float, end: float | None, epoch: int, epochs: int) -> f
     return end + 0.5 * (start - end) * (1 + math.cos(math.pi * min(epoch, epochs - 1) / (epochs - 1)))
 
 
-def eq5_step(value: Tensor, grad: Tensor, lr: float) -> Tensor:
-    """log(theta) - lr dL/dtheta, back in theta."""
-    return value * torch.exp(-lr * grad)
+def eq5_step(u: Tensor, grad: Tensor, lr: float) -> Tensor:
+    """u - lr dL/dtheta (u = log theta: Eq. 5)."""
+    return u - lr * grad
 
 
 def minmax_centred(grad: Tensor) -> Tensor:
@@ -57,20 +61,19 @@ def minmax_centred(grad: Tensor) -> Tensor:
     return (grad - lo) / (hi - lo) - 0.5
 
 
-def reference_step(value: Tensor, grad: Tensor, lr: float) -> Tensor:
-    """log10(theta) - lr minmax_centred(dL/dtheta), back in theta."""
-    return value * torch.pow(10.0, -lr * minmax_centred(grad))
+def reference_step(u: Tensor, grad: Tensor, lr: float) -> Tensor:
+    """u - ln(10) lr minmax_centred(dL/dtheta): log10(theta) - lr g_n for u = log theta."""
+    return u - math.log(10.0) * lr * minmax_centred(grad)
 
 
-def adam_step(value: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: int, lr: float,
+def adam_step(u: Tensor, grad_u: Tensor, m: Tensor, v: Tensor, step: int, lr: float,
               betas: tuple[float, float] = ADAM_BETAS, eps: float = ADAM_EPS) -> tuple[Tensor, Tensor, Tensor]:
-    """One Adam step (Kingma & Ba) on u = log(theta), step counted from 1. Returns (theta, m, v)."""
-    g = value * grad  # dL/dlog(theta)
-    m = betas[0] * m + (1 - betas[0]) * g
-    v = betas[1] * v + (1 - betas[1]) * g * g
+    """One Adam step (Kingma & Ba) on u with gradient dL/du, step counted from 1. Returns (u, m, v)."""
+    m = betas[0] * m + (1 - betas[0]) * grad_u
+    v = betas[1] * v + (1 - betas[1]) * grad_u * grad_u
     m_hat = m / (1 - betas[0] ** step)
     v_hat = v / (1 - betas[1] ** step)
-    return value * torch.exp(-lr * m_hat / (v_hat.sqrt() + eps)), m, v
+    return u - lr * m_hat / (v_hat.sqrt() + eps), m, v
 
 
 class LogUpdate:
@@ -86,8 +89,9 @@ class LogUpdate:
 
     @torch.no_grad()
     def step(self, params: ParameterSet, lr: float | None = None) -> None:
-        """One update of every parameter with a gradient, at learning rate `lr` (default self.lr)."""
-        lr = self.lr if lr is None else lr
+        """One update of every parameter with a gradient, at learning rate `lr` (default self.lr;
+        a parameter with its own lr steps at that times lr / self.lr, the schedule's factor)."""
+        scale = 1.0 if lr is None else lr / self.lr
         for p in params:
             if p.value.grad is None:
                 continue
@@ -95,15 +99,17 @@ class LogUpdate:
             if not bool(torch.isfinite(grad).all()):
                 raise DreamPhysicsError(f"parameter {p.name}: non-finite gradient; lower the learning rate or the "
                                         "prior's scale, or check the simulation for instability")
+            lr = (self.lr if p.lr is None else p.lr) * scale
+            u = p.to_u(p.value)
             if self.mode == "eq5":
-                new = eq5_step(p.value, grad, lr)
+                new = eq5_step(u, grad, lr)
             elif self.mode == "reference":
-                new = reference_step(p.value, grad, lr)
+                new = reference_step(u, grad, lr)
             else:
                 s = self.state.setdefault(p.name, {"step": 0, "m": torch.zeros_like(grad), "v": torch.zeros_like(grad)})
                 s["step"] += 1
-                new, s["m"], s["v"] = adam_step(p.value, grad, s["m"], s["v"], s["step"], lr, self.betas, self.eps)
-            p.value.copy_(new)
+                new, s["m"], s["v"] = adam_step(u, p.slope(p.value) * grad, s["m"], s["v"], s["step"], lr, self.betas, self.eps)
+            p.value.copy_(p.from_u(new))
             p.clamp_()
             p.value.grad = None
 

@@ -83,8 +83,9 @@ def run_simulate(args) -> int:
     from invgfx.splat.sh import rotate_sh
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".mp4", ".gif"):
-        raise MPMError(f"--out {out}: the video is written as .mp4 or .gif; choose one of those names")
+    if out.suffix.lower() not in (".mp4", ".gif", ""):
+        raise MPMError(f"--out {out}: the video is written as .mp4, .gif or, without a suffix, a folder of PNG frames "
+                       "(lossless: the form for a reference video to fit); choose one of those names")
     if out.with_suffix(".json").resolve() == Path(args.config).resolve():
         raise MPMError(f"--out {out}: its summary {out.with_suffix('.json')} would overwrite the config; "
                        "choose another name")

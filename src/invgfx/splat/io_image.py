@@ -1,7 +1,10 @@
 """Images and videos a person looks at: PNG, MP4 (imageio-ffmpeg ships its own ffmpeg), GIF, grids.
 
 Images are float tensors in [0, 1]: (3, H, W) colour or (H, W) grey; videos are (T, 3, H, W).
-Every writer is atomic (temporary file + rename).
+Every writer is atomic (temporary file + rename). A video is also a folder of PNG frames
+(`frame_00000.png`, ...; a path without a suffix): the one lossless form. MP4 (H.264, 4:2:0
+chroma) and GIF (a 256-colour palette) change the pixels, which matters where a video is a
+target to fit (LOSSY_VIDEO).
 """
 
 from __future__ import annotations
@@ -47,8 +50,12 @@ def read_image(path: str | Path) -> Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
+LOSSY_VIDEO = (".mp4", ".gif", ".mov", ".avi", ".webm", ".mkv")
+
+
 def write_video(path: str | Path, frames: Tensor | list[Tensor], fps: float = 25.0) -> None:
-    """Write (T, 3, H, W) frames in [0, 1] as .mp4 (H.264) or .gif, chosen by the suffix."""
+    """Write (T, 3, H, W) frames in [0, 1] as .mp4 (H.264), .gif, or, for a path without a
+    suffix, a folder of PNG frames (lossless; `fps` is not stored there)."""
     import imageio.v2 as imageio
 
     path = Path(path)
@@ -56,6 +63,15 @@ def write_video(path: str | Path, frames: Tensor | list[Tensor], fps: float = 25
     if not arrays:
         raise SplatError(f"{path}: no frames to write")
     suffix = path.suffix.lower()
+    if not suffix:
+        if path.is_file():
+            raise SplatError(f"{path}: is a file; a folder of PNG frames needs a folder path")
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("frame_*.png"):  # a shorter video must not keep the old tail
+            old.unlink()
+        for k, frame in enumerate(frames):
+            write_png(path / f"frame_{k:05d}.png", frame)
+        return
     with atomic_output(path) as tmp:
         if suffix == ".gif":
             imageio.mimsave(tmp, arrays, format="GIF", duration=1.0 / fps, loop=0)
@@ -69,13 +85,19 @@ def write_video(path: str | Path, frames: Tensor | list[Tensor], fps: float = 25
                 for a in arrays:
                     writer.append_data(a)
         else:
-            raise SplatError(f"{path}: unknown video suffix {suffix!r}; use .mp4 or .gif")
+            raise SplatError(f"{path}: unknown video suffix {suffix!r}; use .mp4, .gif or no suffix (a folder of PNG frames)")
 
 
 def read_video(path: str | Path) -> Tensor:
-    """A video file (.mp4, .gif, ...) -> (T, 3, H, W) float in [0, 1]."""
+    """A video file (.mp4, .gif, ...) or a folder of frames (PNG, read in name order) ->
+    (T, 3, H, W) float in [0, 1]."""
     import imageio.v2 as imageio
 
+    if Path(path).is_dir():
+        names = sorted(Path(path).glob("*.png"))
+        if not names:
+            raise SplatError(f"{path}: a folder without PNG frames; a video folder holds frame_00000.png, ...")
+        return torch.stack([read_image(n) for n in names])
     try:
         frames = imageio.mimread(path, memtest=False)
     except FileNotFoundError:
