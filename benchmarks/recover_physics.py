@@ -281,6 +281,8 @@ def main() -> None:
                 if "history" in r:
                     trace = " ".join(f"{h['E']:.3g}" for h in r["history"])
                     print(f"#   E after each epoch: {trace}", flush=True)
+                    trace = " ".join(f"{h.get('dL/du_E', float('nan')):.2g}" for h in r["history"])
+                    print(f"#   dL/dlog(E) at each epoch (Adam steps about lr whatever its size): {trace}", flush=True)
                     if args.joint:
                         trace = " ".join(f"{h[args.joint[0]]:.3g}" for h in r["history"])
                         print(f"#   {args.joint[0]} after each epoch: {trace}", flush=True)
