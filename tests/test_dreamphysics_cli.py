@@ -108,3 +108,22 @@ def test_the_documented_gpu_commands_parse():
         args = build_parser().parse_args(shlex.split(command)[1:])
         assert args.device == "cuda" and args.learn == ["E:1e4:4e6:particles"] and args.update == "reference"
         assert args.lr == 1 and args.grad_substeps == 1 and args.e_unit == "1e7Pa" and args.width == 256
+    assert (args.model_variant, args.vae_chunk) == ("fp16", 5)  # the SVD command, last
+
+
+def test_text_prompt_gets_the_view_suffix_of_the_configs_camera():
+    """DreamPhysics hands its guidance the config's init_azimuthm / init_elevation (degrees): its
+    ficus (-36.7 deg) is seen from the front, its ball (-120 deg) from the side."""
+    from pathlib import Path
+
+    from invgfx.dreamphysics.cli import camera_view
+    from invgfx.dreamphysics.prior import Condition, prompt_for
+    from invgfx.mpm import load_config
+
+    data = Path(__file__).parent / "data" / "dreamphysics"
+    views = {}
+    for name in ("ficus", "ball"):
+        azimuth, elevation = camera_view(load_config(data / f"{name}.json").camera)
+        views[name] = prompt_for(Condition(text="a ficus swaying in the wind", azimuth=azimuth, elevation=elevation), "t", True)
+    assert views == {"ficus": "a ficus swaying in the wind, front view", "ball": "a ficus swaying in the wind, side view"}
+    assert camera_view({}) == (None, None)

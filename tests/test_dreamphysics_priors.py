@@ -155,10 +155,14 @@ def test_text_to_video_sds_gives_finite_gradients_on_stiffness(spring_video, tmp
 
     sim, params = spring_video
     model = tiny_text_to_video()
-    prior = TextToVideoSDS(model, guidance_scale=7.5)
+    shapes = []
+    hook = model.vae.encoder.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape)))
+    prior = TextToVideoSDS(model, guidance_scale=7.5, resolution=32, vae_chunk=3)
     cond = Condition(text="a ball bouncing", azimuth=math.radians(100))
     video = sim(params, torch.arange(1, 16, 2))
     loss = prior.loss(video, cond, torch.Generator().manual_seed(0))
+    hook.remove()
+    assert shapes == [(3, 3, 32, 32), (3, 3, 32, 32), (2, 3, 32, 32)]  # 16 px frames resized, 3 at a time
     loss.backward()
     grad = params["stiffness"].value.grad
     assert torch.isfinite(loss) and float(loss.detach()) > 0
@@ -168,7 +172,7 @@ def test_text_to_video_sds_gives_finite_gradients_on_stiffness(spring_video, tmp
     assert not torch.allclose(prior.embed(""), prior.embed("a ball bouncing, side view"))
     # The real loading code reads the same components back from a diffusers folder.
     save_components(model, tmp_path)
-    again = TextToVideoSDS(load_text_to_video(tmp_path), guidance_scale=7.5)
+    again = TextToVideoSDS(load_text_to_video(tmp_path), guidance_scale=7.5, resolution=32)  # all frames at once
     loss2 = again.loss(video.detach(), cond, torch.Generator().manual_seed(0))
     assert float(loss2) == pytest.approx(float(loss.detach()), rel=1e-5)
 
@@ -182,10 +186,10 @@ def test_image_to_video_sds_conditions_halves_and_vae_range(spring_video):
     params["stiffness"].value.grad = None
     model = tiny_image_to_video()
     seen = {}
-    model.vae.encoder.register_forward_pre_hook(lambda m, args: seen.setdefault("vae_min", []).append(float(args[0].detach().min())))
+    model.vae.encoder.register_forward_pre_hook(lambda m, args: seen.setdefault("vae_in", []).append(args[0].detach()))
     model.unet.register_forward_pre_hook(
         lambda m, args, kw: seen.update(unet_in=args[0], emb=kw["encoder_hidden_states"]), with_kwargs=True)
-    prior = ImageToVideoSDS(model)
+    prior = ImageToVideoSDS(model, resolution=24)
     video = sim(params, torch.arange(0, 16, 2))
     with pytest.raises(DreamPhysicsError, match="condition.image"):
         prior.loss(video, Condition())
@@ -194,7 +198,9 @@ def test_image_to_video_sds_conditions_halves_and_vae_range(spring_video):
     grad = params["stiffness"].value.grad
     assert torch.isfinite(loss) and torch.isfinite(grad).all() and float(grad.abs()) > 0
     # The video and image enter the VAE in [-1, 1] (the background 0.1 -> -0.8), not [0, 1].
-    assert min(seen["vae_min"]) < -0.5
+    assert min(float(x.min()) for x in seen["vae_in"]) < -0.5
+    # The image and the video are resized alike (16 -> 24 px), so their latents sit side by side.
+    assert {tuple(x.shape[-2:]) for x in seen["vae_in"]} == {(24, 24)}
     # Unconditional half: zero image embedding and zero image latents; conditional half: the image's.
     emb, unet_in = seen["emb"], seen["unet_in"]
     assert float(emb[0].abs().max()) == 0 and float(emb[1].abs().max()) > 0
@@ -210,3 +216,21 @@ def test_missing_model_says_what_is_needed(tmp_path):
         load_text_to_video(tmp_path / "nowhere")
     with pytest.raises(DreamPhysicsError, match=r"cannot load its 'unet'.*Stable Video Diffusion"):
         load_image_to_video(tmp_path)
+
+
+@needs_diffusers
+def test_half_precision_weights_load_with_their_variant_and_an_upcast_vae(tmp_path):
+    """`variant="fp16"` reads `*.fp16.safetensors`; in half precision the VAE stays float32 where
+    its config says force_upcast (as the diffusers pipelines do), the other networks are half."""
+    from invgfx.dreamphysics import load_text_to_video, save_components
+    from invgfx.dreamphysics.tiny import tiny_text_to_video
+
+    model = tiny_text_to_video()
+    assert model.vae.config.force_upcast
+    save_components(model, tmp_path, variant="fp16")
+    assert list((tmp_path / "unet").glob("*.fp16.safetensors"))
+    half = load_text_to_video(tmp_path, dtype="fp16", variant="fp16")
+    assert next(half.unet.parameters()).dtype == torch.float16 and next(half.text_encoder.parameters()).dtype == torch.float16
+    assert next(half.vae.parameters()).dtype == torch.float32
+    with pytest.raises(DreamPhysicsError, match="cannot load its 'unet'"):
+        load_text_to_video(tmp_path, dtype="fp16")  # no plain weight files there

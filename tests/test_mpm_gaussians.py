@@ -125,3 +125,29 @@ def test_render_state_of_a_rigidly_turned_state_renders_the_turned_cloud():
                               sh_rotations=(R @ S.rotation).expand(len(cloud.means), 3, 3), background=background).rgb
         assert image.shape == (3, 40, 40) and image.std() > 0.05  # the object is in view
         assert (image - turned.clamp(0, 1)).abs().max().item() == pytest.approx(0.0, abs=2e-4)
+
+
+def test_polar_rotation_is_differentiable_at_rest_and_matches_the_svd():
+    """Newton's polar factor equals U V^T of the SVD on stretched, rotated F, and its gradient
+    matches finite differences, at F = I too, where the SVD's backward is NaN."""
+    gen = torch.Generator().manual_seed(3)
+    rot = random_rotations(20, gen)
+    stretch = torch.diag_embed(torch.exp(torch.randn(20, 3, generator=gen)))  # up to ~10x
+    F = rot @ stretch @ random_rotations(20, gen)
+    U, _, Vh = torch.linalg.svd(F)
+    assert torch.allclose(polar_rotation(F), U @ Vh, atol=1e-5)
+    inverted = F.clone()
+    inverted[0, :, 0] *= -1  # det < 0: the SVD's rotation with a flip, det +1
+    R = polar_rotation(inverted)
+    assert torch.allclose(torch.det(R), torch.ones(20), atol=1e-5)
+    for start in (torch.eye(3, dtype=torch.float64)[None], (rot[:3] @ stretch[:3]).double()):
+        assert torch.autograd.gradcheck(polar_rotation, (start.clone().requires_grad_(True),), eps=1e-6, atol=1e-5)
+    at_rest = torch.eye(3)[None].repeat(2, 1, 1).requires_grad_(True)
+    (polar_rotation(at_rest) * torch.randn(2, 3, 3, generator=gen)).sum().backward()
+    assert torch.isfinite(at_rest.grad).all()
+    means, cov, _ = random_gaussians(10, seed=4)
+    p = prepare_particles(means, cov, torch.ones(10), SceneConfig())
+    F = torch.eye(3).repeat(len(p.positions), 1, 1).requires_grad_(True)
+    _, _, sh_rot = deformed_gaussians(p, p.positions, F)
+    (sh_rot * torch.randn(sh_rot.shape, generator=gen)).sum().backward()  # the SH colours' rotation reaches F
+    assert F.grad.abs().sum() > 0 and torch.isfinite(F.grad).all()

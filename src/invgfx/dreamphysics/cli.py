@@ -112,6 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--betas", default=None, metavar="B1,B2",
                    help="Adam's betas (default 0.5,0.9); smaller B2 keeps the steps at about lr while the gradient "
                         "shrinks on the way to the optimum")
+    p.add_argument("--model-variant", default=None, metavar="VARIANT",
+                   help="text:/image: priors with --model DIR: load the weight files of this variant, e.g. fp16 "
+                        "(*.fp16.safetensors, as `huggingface-cli download ... --include '*fp16*'` fetches them); "
+                        "on CUDA the networks run in float16, the VAE in float32 where its config says force_upcast")
+    p.add_argument("--vae-chunk", type=int, default=None, metavar="N",
+                   help="text:/image: priors: VAE-encode N frames at a time (less memory; default: all at once). "
+                        "Frames are resized to 256 x 256 for the model first, as DreamPhysics renders them")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance of SDS priors (default: 100 text, 1..3 image)")
     p.add_argument("--guide-scale", type=float, default=None,
                    help="the shipped learned prior's weight of its plausibility classifier against its denoiser "
@@ -247,11 +254,25 @@ def is_learned(model: str | None) -> bool:
     return model is None or str(model).endswith(".safetensors")
 
 
+def camera_view(camera: dict) -> tuple[float | None, float | None]:
+    """(azimuth, elevation) in radians of a PhysGaussian camera (`init_azimuthm`, `init_elevation`,
+    degrees), or Nones: what DreamPhysics hands its text-to-video guidance for the view-dependent
+    prompt suffix (front / side / back / overhead view)."""
+    import math
+
+    if "init_azimuthm" not in camera:
+        return None, None
+    return math.radians(float(camera["init_azimuthm"])), math.radians(float(camera.get("init_elevation", 0.0)))
+
+
 def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, device: str, first_frame,
-                scenario_class: str | None = None, guide_scale: float | None = None):
+                scenario_class: str | None = None, guide_scale: float | None = None, view=(None, None),
+                variant: str | None = None, vae_chunk: int | None = None):
     """(prior, condition) for a parsed --prior; `first_frame()` renders frame 0 when the prior needs
     it; scenario_class: --scenario's class, the learned classifier's class unless the prior names one;
-    guide_scale: the shipped learned prior's classifier weight."""
+    guide_scale: the shipped learned prior's classifier weight; view: the camera's (azimuth,
+    elevation) in radians (`camera_view`), for the text-to-video prompt's view suffix; variant,
+    vae_chunk: the diffusion model's weight files (e.g. "fp16") and frames per VAE encode."""
     from invgfx.dreamphysics import diffusion
     from invgfx.dreamphysics.prior import Condition
     from invgfx.dreamphysics.reference import ReferenceVideoPrior
@@ -288,12 +309,11 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
         image = read_image(arg) if kind == "image" and arg != "first-frame" else None
         text = None if kind == "image" else CLASSES[arg].captions[0] if kind == "plausible" else arg
         return prior, Condition(text=text, image=image)
+    options = {"vae_chunk": vae_chunk} | ({} if guidance is None else {"guidance_scale": guidance})
     if kind == "text":
-        prior = diffusion.TextToVideoSDS(diffusion.load_text_to_video(model, device),
-                                         **({} if guidance is None else {"guidance_scale": guidance}))
-        return prior, Condition(text=arg)
-    prior = diffusion.ImageToVideoSDS(diffusion.load_image_to_video(model, device),
-                                      **({} if guidance is None else {"guidance_scale": guidance}))
+        prior = diffusion.TextToVideoSDS(diffusion.load_text_to_video(model, device, variant=variant), **options)
+        return prior, Condition(text=arg, azimuth=view[0], elevation=view[1])
+    prior = diffusion.ImageToVideoSDS(diffusion.load_image_to_video(model, device, variant=variant), **options)
     image = first_frame() if arg == "first-frame" else read_image(arg)
     return prior, Condition(image=image)
 
@@ -364,7 +384,8 @@ def run_learn_physics(args) -> int:
             return simulate(params, torch.tensor([0]))[0]
 
     prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame,
-                                   scenario_class=args.scene if args.scenario else None, guide_scale=args.guide_scale)
+                                   scenario_class=args.scene if args.scenario else None, guide_scale=args.guide_scale,
+                                   view=camera_view(cfg.camera), variant=args.model_variant, vae_chunk=args.vae_chunk)
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
                          update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed, search=args.search,

@@ -85,8 +85,9 @@ def default_dtype(device: str | torch.device, dtype: str | torch.dtype | None) -
     return names[dtype]
 
 
-def _load(layout: dict, model: str | Path, what: str, default_id: str, device, dtype) -> dict:
-    """Every component of `layout` from a local diffusers folder or a model id, on `device`."""
+def _load(layout: dict, model: str | Path, what: str, default_id: str, device, dtype, variant: str | None = None) -> dict:
+    """Every component of `layout` from a local diffusers folder or a model id, on `device`;
+    variant: the weights' file variant (e.g. "fp16": `*.fp16.safetensors`, half the download)."""
     import importlib
 
     model = str(model)
@@ -107,8 +108,11 @@ def _load(layout: dict, model: str | Path, what: str, default_id: str, device, d
         # diffusers models take the dtype at load time (it keeps fp32-only modules in fp32);
         # transformers renamed that keyword across versions, so its models are cast after.
         kw = {"torch_dtype": dtype} if network and module == "diffusers" else {}
+        file_variant = {"variant": variant} if network and variant else {}
         try:
-            parts[name] = cls.from_pretrained(source, subfolder=name, **kw)
+            if name == "vae" and dtype != torch.float32 and cls.load_config(source, subfolder=name).get("force_upcast"):
+                kw = {"torch_dtype": torch.float32}  # as the pipelines do: this VAE overflows in half precision
+            parts[name] = cls.from_pretrained(source, subfolder=name, **kw, **file_variant)
         except (OSError, ValueError) as err:
             raise DreamPhysicsError(f"--model {model}: cannot load its {name!r} ({err}); {how}") from None
         if network:
@@ -118,32 +122,53 @@ def _load(layout: dict, model: str | Path, what: str, default_id: str, device, d
 
 
 def load_text_to_video(model: str | Path = TEXT_TO_VIDEO_ID, device: str | torch.device = "cpu",
-                       dtype: str | torch.dtype | None = None) -> TextToVideoModel:
-    """ModelScope text-to-video components from a model id or a local diffusers folder."""
+                       dtype: str | torch.dtype | None = None, variant: str | None = None) -> TextToVideoModel:
+    """ModelScope text-to-video components from a model id or a local diffusers folder (its
+    VAE kept in float32 where its config says force_upcast, as the pipelines do)."""
     parts = _load(TEXT_TO_VIDEO_LAYOUT, model, "the text-to-video prior (ModelScope)", TEXT_TO_VIDEO_ID, device,
-                  default_dtype(device, dtype))
+                  default_dtype(device, dtype), variant)
     return TextToVideoModel(**parts)
 
 
 def load_image_to_video(model: str | Path = IMAGE_TO_VIDEO_ID, device: str | torch.device = "cpu",
-                        dtype: str | torch.dtype | None = None) -> ImageToVideoModel:
-    """Stable Video Diffusion components from a model id or a local diffusers folder."""
+                        dtype: str | torch.dtype | None = None, variant: str | None = None) -> ImageToVideoModel:
+    """Stable Video Diffusion components from a model id or a local diffusers folder (VAE as
+    `load_text_to_video`)."""
     parts = _load(IMAGE_TO_VIDEO_LAYOUT, model, "the image-to-video prior (Stable Video Diffusion)", IMAGE_TO_VIDEO_ID,
-                  device, default_dtype(device, dtype))
+                  device, default_dtype(device, dtype), variant)
     return ImageToVideoModel(**parts)
 
 
-def save_components(model: TextToVideoModel | ImageToVideoModel, path: str | Path) -> None:
-    """Write every component to `path/<name>/` with its own `save_pretrained` (the layout the loaders read)."""
+def save_components(model: TextToVideoModel | ImageToVideoModel, path: str | Path, variant: str | None = None) -> None:
+    """Write every component to `path/<name>/` with its own `save_pretrained` (the layout the
+    loaders read); variant: the networks' weight files as `*.VARIANT.safetensors`."""
     for field in dataclasses.fields(model):
-        getattr(model, field.name).save_pretrained(Path(path) / field.name)
+        part = getattr(model, field.name)
+        extra = {"variant": variant} if variant and isinstance(part, torch.nn.Module) else {}
+        part.save_pretrained(Path(path) / field.name, **extra)
 
 
-def _vae_latents(vae, frames: Tensor) -> Tensor:
-    """(T, 3, H, W) in [0, 1] -> (T, C, h, w) VAE posterior means from inputs in [-1, 1], on the
-    VAE's device and dtype; differentiable w.r.t. the frames."""
+RESOLUTION = 256  # DreamPhysics renders 256 x 256 for both priors; ModelScope's own resolution
+
+
+def resized(frames: Tensor, resolution: int | None) -> Tensor:
+    """(T, 3, H, W) -> (T, 3, R, R) (bilinear with antialiasing, differentiable), or unchanged when
+    resolution is None or already R x R: the model sees frames at the size it was trained on."""
+    if resolution is None or tuple(frames.shape[-2:]) == (resolution, resolution):
+        return frames
+    return F.interpolate(frames.float(), size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+
+
+def _vae_latents(vae, frames: Tensor, resolution: int | None = None, chunk: int | None = None) -> Tensor:
+    """(T, 3, H, W) in [0, 1] -> (T, C, h, w) VAE posterior means from inputs in [-1, 1] (frames
+    resized to resolution x resolution first), on the VAE's device and dtype; differentiable
+    w.r.t. the frames. chunk: encode this many frames at a time (memory), None: all at once."""
+    if chunk is not None and chunk < 1:
+        raise DreamPhysicsError(f"vae_chunk={chunk} (--vae-chunk): encode at least 1 frame at a time, or None for all")
     param = next(vae.parameters())
-    return vae.encode((2 * frames - 1).to(param.device, param.dtype)).latent_dist.mode()
+    x = (2 * resized(frames, resolution) - 1).to(param.device, param.dtype)
+    step = chunk or len(x)
+    return torch.cat([vae.encode(x[i:i + step]).latent_dist.mode() for i in range(0, len(x), step)])
 
 
 def _guidance(scale: float | tuple[float, float], n_frames: int) -> Tensor:
@@ -160,11 +185,15 @@ class TextToVideoSDS(VideoPrior):
     eps_hat = eps_u + guidance (eps_c - eps_u) with the prompt (plus a view suffix from
     condition.azimuth/elevation) and `negative_prompt` as the two halves, w(t) = 1 - alpha_bar_t,
     and the loss `scale * sds_loss`. DreamPhysics used guidance 100 and scale 1e-4 / M.
+    Frames are resized to `resolution` (ModelScope's 256, None: as rendered) before the VAE,
+    which encodes `vae_chunk` frames at a time (None: all).
     """
 
     def __init__(self, model: TextToVideoModel, guidance_scale: float = 100.0, t_range: tuple[float, float] = (0.02, 0.98),
-                 scale: float = 1.0, view_dependent: bool = True, negative_prompt: str = ""):
+                 scale: float = 1.0, view_dependent: bool = True, negative_prompt: str = "",
+                 resolution: int | None = RESOLUTION, vae_chunk: int | None = None):
         self.model = model
+        self.resolution, self.vae_chunk = resolution, vae_chunk
         self.guidance_scale = guidance_scale
         self.t_range = t_range
         self.scale = scale
@@ -187,7 +216,7 @@ class TextToVideoSDS(VideoPrior):
         unet, sched = self.model.unet, self.model.scheduler
         prompt = prompt_for(condition, "TextToVideoSDS", self.view_dependent)
         text = torch.cat([self.embed(self.negative_prompt), self.embed(prompt)])
-        latents = _vae_latents(self.model.vae, video) * self.model.vae.config.scaling_factor
+        latents = _vae_latents(self.model.vae, video, self.resolution, self.vae_chunk) * self.model.vae.config.scaling_factor
         latents = latents.permute(1, 0, 2, 3)[None].float()  # (1, C, T, h, w)
         alphas = sched.alphas_cumprod.float()
         guidance = self.guidance_scale
@@ -228,12 +257,16 @@ class ImageToVideoSDS(VideoPrior):
     - added time ids [fps - 1, motion_bucket_id, noise_aug_strength], as the pipeline.
     With eps_hat = (x_sigma - D) / sigma and w = sigma^2 / (1 + sigma^2) (= 1 - alpha_bar for the
     equivalent DDPM level) the gradient on the latents is w (eps_hat - eps).
+    Frames and the conditioning image are resized to `resolution` (DreamPhysics' 256 for
+    img2vid-xt; None: as rendered) before the VAE, which encodes `vae_chunk` frames at a time.
     """
 
     def __init__(self, model: ImageToVideoModel, guidance_scale: float | tuple[float, float] = (1.0, 3.0),
                  fps: int = 7, motion_bucket_id: int = 127, noise_aug_strength: float = 0.02,
-                 t_range: tuple[float, float] = (0.02, 0.98), n_sigmas: int = 25, scale: float = 1.0):
+                 t_range: tuple[float, float] = (0.02, 0.98), n_sigmas: int = 25, scale: float = 1.0,
+                 resolution: int | None = RESOLUTION, vae_chunk: int | None = None):
         self.model = model
+        self.resolution, self.vae_chunk = resolution, vae_chunk
         self.guidance_scale = guidance_scale
         self.fps, self.motion_bucket_id, self.noise_aug_strength = fps, motion_bucket_id, noise_aug_strength
         self.t_range = t_range
@@ -251,7 +284,7 @@ class ImageToVideoSDS(VideoPrior):
         mean = torch.tensor(fe.image_mean, dtype=pixels.dtype, device=pixels.device)[:, None, None]
         std = torch.tensor(fe.image_std, dtype=pixels.dtype, device=pixels.device)[:, None, None]
         emb = enc(((pixels - mean) / std).to(param.device, param.dtype)).image_embeds[:, None]
-        augmented = 2 * image[None].float() - 1
+        augmented = 2 * resized(image[None], self.resolution) - 1  # its latent sits beside the video's
         augmented = augmented + self.noise_aug_strength * randn_like(augmented, generator)
         vparam = next(vae.parameters())
         lat = vae.encode(augmented.to(vparam.device, vparam.dtype)).latent_dist.mode()
@@ -267,7 +300,8 @@ class ImageToVideoSDS(VideoPrior):
         n = video.shape[0]
         with torch.no_grad():
             emb, image_latents = self._image_condition(condition.image, n, generator)
-        latents = (_vae_latents(self.model.vae, video) * self.model.vae.config.scaling_factor)[None].float()
+        latents = (_vae_latents(self.model.vae, video, self.resolution, self.vae_chunk)
+                   * self.model.vae.config.scaling_factor)[None].float()
         lo = round((1 - self.t_range[1]) * (len(self.sigmas) - 1))
         hi = round((1 - self.t_range[0]) * (len(self.sigmas) - 1))
         k = int(torch.randint(lo, hi + 1, (1,), generator=generator))
