@@ -337,3 +337,25 @@ def test_history_reports_the_gradient_in_the_update_coordinate():
     expected = 2 * (3.0 / 10 - 0.5) / (10 * math.log(10))
     assert history[0]["dL/du_E"] == pytest.approx(expected, rel=1e-4)
     assert abs(history[1]["dL/du_E"]) < abs(history[0]["dL/du_E"])  # a step closer, a smaller slope
+
+
+def test_stop_flat_ends_a_run_whose_gradient_has_faded():
+    """On the Basin loss (flat far from 1e5): started on its slope, the run converges and stops
+    once |dL/dlogE| stays below 1 % of its largest, instead of running all its epochs. (The test is
+    relative to the run's own gradients: a run that starts on a plateau has nothing to compare.)"""
+    from invgfx.dreamphysics.loop import FLAT_EPOCHS
+    from invgfx.dreamphysics.prior import VideoPrior
+
+    class Basin(VideoPrior):
+        def loss(self, video, condition, generator=None):
+            return 1 - torch.exp(-((video.mean() * 10 - 5) / 0.2) ** 2)
+
+    config = LearnConfig(epochs=80, groups=1, frames_per_group=2, lr=0.05, lr_final=0.005, stop_flat=0.01)
+    slope = ParameterSet([scalar("E", 2e5, 1e1, 1e9)])
+    with pytest.warns(UserWarning, match="stopped after epoch"):
+        history = learn(log10_E_video, slope, Basin(), config, progress=False)
+    assert len(history) < 80 and history[-1]["E"] == pytest.approx(1e5, rel=0.05)
+    sizes = [abs(h["dL/du_E"]) for h in history]
+    assert max(sizes[-FLAT_EPOCHS:]) < 0.01 * max(sizes)
+    assert len(learn(log10_E_video, ParameterSet([scalar("E", 2e5, 1e1, 1e9)]), Basin(), replace(config, stop_flat=0.0),
+                     progress=False)) == 80

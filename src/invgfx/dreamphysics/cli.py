@@ -98,6 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="before learning, judge the start and N log-spaced values of E between its --learn bounds "
                         "(forward only) and start from the best: for losses with plateaus far from the answer "
                         "(default 0: off); writes search.csv")
+    p.add_argument("--stop-flat", type=float, default=0.0, metavar="RATIO",
+                   help="stop once every parameter's gradient (dL/du in log.csv) has stayed below RATIO x its largest "
+                        "so far for 3 epochs, e.g. 0.01: Adam steps about --lr whatever the gradient's size, so on a "
+                        "flat loss it wanders (default 0: run every epoch)")
     p.add_argument("--jitter", type=float, default=0.0, metavar="SIGMA",
                    help="simulate each epoch at theta * exp(SIGMA * N(0, 1)) instead of theta, SIGMA annealed to 0 "
                         "by the last epoch: smooths a bumpy loss so the steps pass over narrow local minima "
@@ -389,7 +393,7 @@ def run_learn_physics(args) -> int:
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
                          update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed, search=args.search,
-                         jitter=args.jitter,
+                         jitter=args.jitter, stop_flat=args.stop_flat,
                          **({"betas": parse_betas(args.betas)} if args.betas else {}))
 
     def preview(epoch: int, current: ParameterSet) -> None:

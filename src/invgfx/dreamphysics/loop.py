@@ -46,7 +46,8 @@ class LearnConfig:
     """epochs: total epochs (a resumed run may raise it); groups M and frames_per_group T:
     M T frames are simulated, group i = frames i, i + M, ..., i + M (T - 1) (the paper: M = 8,
     T = 16 for ModelScope, 3 x 25 for SVD); update: "eq5" | "reference" | "adam" (see
-    updates.py) with learning rate lr (in log(theta) units; log10 for "reference"), annealed
+    updates.py) with learning rate lr (in each parameter's coordinate: log theta, the logit for
+    nu; log10 for "reference"), annealed
     to lr_final over the epochs along a half cosine if lr_final is set (updates.cosine_anneal), and,
     for Adam, betas; seed: of the prior's noise; search: before the first epoch, evaluate the
     prior at the start and at this many log-spaced values of E between its bounds and start from
@@ -54,7 +55,9 @@ class LearnConfig:
     before each epoch's simulation (`ParameterSet.jittered`), annealed to 0 at the last epoch
     along a half cosine: Gaussian smoothing of the loss in log(theta), coarse to fine, for
     landscapes with narrow local minima (a plant collapsing at 1e4-3e4 Pa: docs/video-prior.md;
-    0: off)."""
+    0: off); stop_flat: stop once every parameter's |dL/du| has stayed below stop_flat times its
+    largest so far for FLAT_EPOCHS epochs (Adam would keep stepping about lr on a flat loss,
+    whatever the sign of a vanishing gradient; 0: off)."""
 
     epochs: int = 50
     groups: int = 8
@@ -66,7 +69,10 @@ class LearnConfig:
     seed: int = 0
     search: int = 0
     jitter: float = 0.0
+    stop_flat: float = 0.0
 
+
+FLAT_EPOCHS = 3  # epochs in a row below LearnConfig.stop_flat before a run stops
 
 def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: LearnConfig,
           condition: Condition = Condition(), out_dir: str | Path | None = None, resume: bool = False,
@@ -118,7 +124,26 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
             _save(out, config, params, update, generator, history)
         if on_epoch is not None:
             on_epoch(epoch, params)
+        if config.stop_flat and flat(history, config.stop_flat):
+            import warnings
+
+            warnings.warn(f"learn: stopped after epoch {epoch}: |dL/du| of every parameter stayed below {config.stop_flat:g} "
+                          f"x its largest for {FLAT_EPOCHS} epochs (the loss is flat here: converged, or on a plateau; "
+                          "see dL/du_* in log.csv)", stacklevel=2)
+            break
     return history
+
+
+def flat(history: list[dict], ratio: float, epochs: int = FLAT_EPOCHS) -> bool:
+    """Has every dL/du_* of `history` been below ratio x its largest |value| for the last `epochs` entries?"""
+    keys = [k for k in history[-1] if k.startswith("dL/du_")]
+    if len(history) <= epochs or not keys:
+        return False
+    for key in keys:
+        sizes = [abs(h[key]) for h in history if key in h]
+        if max(sizes[-epochs:]) > ratio * max(sizes):  # all zero (a plateau to float precision) is flat
+            return False
+    return True
 
 
 def search_start(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: LearnConfig, name: str = "E",
