@@ -47,7 +47,9 @@ def test_eq5_step_is_gradient_on_log_parameter():
     value, grad = torch.tensor([1e5, 2e3]), torch.tensor([3e-6, -1e-4])
     new = _stepped("eq5", field("E", value, 1.0, 1e9), grad, lr=500.0)
     torch.testing.assert_close(new.log(), value.log() - 500.0 * grad)
-    torch.testing.assert_close(eq5_step(value.log(), grad, 500.0), value.log() - 500.0 * grad)
+    torch.testing.assert_close(eq5_step(grad, 500.0), -500.0 * grad)
+    still = field("E", value, 1.0, 1e9)
+    assert torch.equal(_stepped("eq5", still, torch.zeros(2), lr=1.0), value)  # a zero step leaves theta exactly
 
 
 def test_reference_step_min_max_normalises_in_log10():
@@ -58,7 +60,7 @@ def test_reference_step_min_max_normalises_in_log10():
     # A single value keeps the gradient's sign: log10 moves by lr / 2.
     single = _stepped("reference", scalar("E", 1e5, 1.0, 1e9), torch.tensor([-3e-7]), 1.0)
     torch.testing.assert_close(single.log10(), torch.tensor([5.5]))
-    torch.testing.assert_close(reference_step(torch.zeros(1), torch.tensor([1.0]), 2.0), -torch.tensor([math.log(10.0)]))
+    torch.testing.assert_close(reference_step(torch.tensor([1.0]), 2.0), -torch.tensor([math.log(10.0)]))
 
 
 def test_adam_step_matches_torch_adam_on_log_parameter():
@@ -74,8 +76,8 @@ def test_adam_step_matches_torch_adam_on_log_parameter():
         update.step(ParameterSet([param]))
         opt.step()
         torch.testing.assert_close(param.value.detach().log(), log_value.detach(), rtol=1e-5, atol=1e-5)
-    u, m, v = adam_step(torch.zeros(1), torch.tensor([2.0]), torch.zeros(1), torch.zeros(1), 1, lr=0.1)
-    torch.testing.assert_close(u, torch.tensor([-0.1]))  # the first step is lr, whatever the gradient's size
+    step, m, v = adam_step(torch.tensor([2.0]), torch.zeros(1), torch.zeros(1), 1, lr=0.1)
+    torch.testing.assert_close(step, torch.tensor([-0.1]))  # the first step is lr, whatever the gradient's size
 
 
 def test_poissons_ratio_steps_through_a_logit_and_never_leaves_its_range():
@@ -359,3 +361,15 @@ def test_stop_flat_ends_a_run_whose_gradient_has_faded():
     assert max(sizes[-FLAT_EPOCHS:]) < 0.01 * max(sizes)
     assert len(learn(log10_E_video, ParameterSet([scalar("E", 2e5, 1e1, 1e9)]), Basin(), replace(config, stop_flat=0.0),
                      progress=False)) == 80
+
+
+def test_resume_refuses_another_coordinate_or_learning_rate(tmp_path):
+    sim = SpringBlob(size=16)
+    prior = ReferenceVideoPrior(_spring_target(sim, 8))
+    config = LearnConfig(epochs=2, groups=2, frames_per_group=4)
+    learn(sim, ParameterSet([scalar("stiffness", 10.0, 1.0, 1e4, lr=0.2)]), prior, config, out_dir=tmp_path, progress=False)
+    with pytest.raises(DreamPhysicsError, match=r"parameter stiffness was learnt with .*'lr': 0.2.*resume with the same --learn"):
+        learn(sim, ParameterSet([scalar("stiffness", 10.0, 1.0, 1e4)]), prior, replace(config, epochs=3), out_dir=tmp_path,
+              resume=True, progress=False)
+    with pytest.raises(DreamPhysicsError, match="stop_flat"):
+        learn(sim, ParameterSet([scalar("stiffness", 10.0, 1.0, 1e4)]), prior, replace(config, stop_flat=1.5), progress=False)

@@ -138,8 +138,14 @@ def test_polar_rotation_is_differentiable_at_rest_and_matches_the_svd():
     assert torch.allclose(polar_rotation(F), U @ Vh, atol=1e-5)
     inverted = F.clone()
     inverted[0, :, 0] *= -1  # det < 0: the SVD's rotation with a flip, det +1
-    R = polar_rotation(inverted)
-    assert torch.allclose(torch.det(R), torch.ones(20), atol=1e-5)
+    inverted[1] = torch.diag(torch.tensor([1.0, 1.0, 0.0]))  # singular
+    R = polar_rotation(inverted.requires_grad_(True))
+    assert torch.allclose(torch.det(R), torch.ones(20), atol=1e-5) and torch.isfinite(R).all()
+    U, _, Vh = torch.linalg.svd(inverted[0].detach())
+    assert torch.allclose(R[0], U @ torch.diag(torch.tensor([1.0, 1.0, -1.0])) @ Vh, atol=1e-5)
+    assert torch.allclose(R[2:], polar_rotation(F[2:]), atol=1e-6)  # the other rows are unchanged
+    R.sum().backward()
+    assert torch.isfinite(inverted.grad).all()
     for start in (torch.eye(3, dtype=torch.float64)[None], (rot[:3] @ stretch[:3]).double()):
         assert torch.autograd.gradcheck(polar_rotation, (start.clone().requires_grad_(True),), eps=1e-6, atol=1e-5)
     at_rest = torch.eye(3)[None].repeat(2, 1, 1).requires_grad_(True)

@@ -61,6 +61,7 @@ def test_same_grids_with_more_than_64_tiles():
     r = learn_overlapping([np.random.default_rng(1).integers(0, 2, (9, 9, 1))], ["a", "b"], n=3, periodic_input=True)
     assert r.n_tiles > 64
     assert _same((10, 10, 1), r, periodic=(True, True, False), seed=2).stats["backtracks"] >= 1
+    assert _same((10, 10, 1), r, periodic=(True, True, False), seed=2, balance=0.5).ok  # the tally's second word
     r8 = learn_overlapping([np.random.default_rng(2).integers(0, 2, (8, 8, 1))], ["a", "b"], n=3, periodic_input=True)
     gave_up = _same((10, 10, 1), r8, periodic=(True, True, False), seed=0, max_resets=2)
     assert not gave_up.ok and "gave up after 2 block repairs" in gave_up.message
@@ -74,7 +75,7 @@ def test_fast_search_resumes_between_chunks(rules):
     assert bad < 0
     ref_base, _ = search.consistent(problem, _tile_domains(rules, size, size, (False,) * 3, True, []).reshape(-1, rules.n_tiles))
     assert (base == ref_base).all()
-    settings = search.Settings(seed=4, backtrack_limit=2)
+    settings = search.Settings(seed=4, backtrack_limit=2, balance=0.5)
     seen = []
     chunked = search_numba.search(problem, base, settings, progress=seen.append, chunk=64)
     whole = search_numba.search(problem, base, settings)

@@ -41,6 +41,11 @@ def test_png_frame_folder_is_lossless_where_gif_and_mp4_are_not(tmp_path):
         assert (read_video(tmp_path / f"v{suffix}")[:, :, :20, :24] - frames).abs().max() > 4 / 255
     with pytest.raises(SplatError, match="without PNG frames"):
         read_video(tmp_path / "long" / "..")
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "notes.txt").write_text("mine")
+    with pytest.raises(SplatError, match="holds files other than frame_"):
+        write_video(tmp_path / "mixed", frames)  # never replaces a folder with the user's files
+    assert (tmp_path / "mixed" / "notes.txt").exists() and not list(tmp_path.glob("*.partial"))
 
 
 def test_grid_layout():

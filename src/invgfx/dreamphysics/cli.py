@@ -103,10 +103,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "so far for 3 epochs, e.g. 0.01: Adam steps about --lr whatever the gradient's size, so on a "
                         "flat loss it wanders (default 0: run every epoch)")
     p.add_argument("--jitter", type=float, default=0.0, metavar="SIGMA",
-                   help="simulate each epoch at theta * exp(SIGMA * N(0, 1)) instead of theta, SIGMA annealed to 0 "
+                   help="simulate each epoch at theta moved by SIGMA * N(0, 1) in its coordinate (theta * exp(SIGMA N) for log) instead of theta, SIGMA annealed to 0 "
                         "by the last epoch: smooths a bumpy loss so the steps pass over narrow local minima "
                         "(the plant from 100x below its range: 2; default 0: off)")
-    p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="log-domain update rule (default adam)")
+    p.add_argument("--update", choices=["adam", "eq5", "reference"], default="adam", help="update rule, in each parameter's coordinate (default adam; eq5 and reference are the paper's and its code's for E)")
     p.add_argument("--lr", type=float, default=0.1,
                    help="learning rate in each parameter's coordinate: log(theta), or the logit for nu (default 0.1; "
                         "a --learn ...:lr=X gives one parameter its own)")

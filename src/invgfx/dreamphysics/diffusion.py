@@ -110,7 +110,7 @@ def _load(layout: dict, model: str | Path, what: str, default_id: str, device, d
         kw = {"torch_dtype": dtype} if network and module == "diffusers" else {}
         file_variant = {"variant": variant} if network and variant else {}
         try:
-            if name == "vae" and dtype != torch.float32 and cls.load_config(source, subfolder=name).get("force_upcast"):
+            if name == "vae" and dtype != torch.float32 and cls.load_config(source, subfolder=name).get("force_upcast", True):
                 kw = {"torch_dtype": torch.float32}  # as the pipelines do: this VAE overflows in half precision
             parts[name] = cls.from_pretrained(source, subfolder=name, **kw, **file_variant)
         except (OSError, ValueError) as err:
@@ -159,12 +159,16 @@ def resized(frames: Tensor, resolution: int | None) -> Tensor:
     return F.interpolate(frames.float(), size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
 
 
+def _chunk(chunk: int | None) -> int | None:
+    if chunk is not None and chunk < 1:
+        raise DreamPhysicsError(f"vae_chunk={chunk} (--vae-chunk): encode at least 1 frame at a time, or None for all")
+    return chunk
+
+
 def _vae_latents(vae, frames: Tensor, resolution: int | None = None, chunk: int | None = None) -> Tensor:
     """(T, 3, H, W) in [0, 1] -> (T, C, h, w) VAE posterior means from inputs in [-1, 1] (frames
     resized to resolution x resolution first), on the VAE's device and dtype; differentiable
     w.r.t. the frames. chunk: encode this many frames at a time (memory), None: all at once."""
-    if chunk is not None and chunk < 1:
-        raise DreamPhysicsError(f"vae_chunk={chunk} (--vae-chunk): encode at least 1 frame at a time, or None for all")
     param = next(vae.parameters())
     x = (2 * resized(frames, resolution) - 1).to(param.device, param.dtype)
     step = chunk or len(x)
@@ -193,7 +197,7 @@ class TextToVideoSDS(VideoPrior):
                  scale: float = 1.0, view_dependent: bool = True, negative_prompt: str = "",
                  resolution: int | None = RESOLUTION, vae_chunk: int | None = None):
         self.model = model
-        self.resolution, self.vae_chunk = resolution, vae_chunk
+        self.resolution, self.vae_chunk = resolution, _chunk(vae_chunk)
         self.guidance_scale = guidance_scale
         self.t_range = t_range
         self.scale = scale
@@ -266,7 +270,7 @@ class ImageToVideoSDS(VideoPrior):
                  t_range: tuple[float, float] = (0.02, 0.98), n_sigmas: int = 25, scale: float = 1.0,
                  resolution: int | None = RESOLUTION, vae_chunk: int | None = None):
         self.model = model
-        self.resolution, self.vae_chunk = resolution, vae_chunk
+        self.resolution, self.vae_chunk = resolution, _chunk(vae_chunk)
         self.guidance_scale = guidance_scale
         self.fps, self.motion_bucket_id, self.noise_aug_strength = fps, motion_bucket_id, noise_aug_strength
         self.t_range = t_range

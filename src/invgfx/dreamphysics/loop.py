@@ -6,7 +6,7 @@ renders the simulated frames `frames` ((T,) long indices at the simulation frame
 = initial state) with the current parameters. It must start from the initial state on every
 call (the state reset that the reference code misses after its preview render) and is where
 truncated or full BPTT is chosen. Each epoch feeds group epoch mod M (frame interpolation),
-evaluates the prior, back-propagates to the parameters and takes one log-domain step.
+evaluates the prior, back-propagates to the parameters and takes one step in their coordinates.
 
 With an output folder, every epoch rewrites (atomically) `checkpoint.pt` (parameters,
 optimiser and random state, history), `log.csv` and `params.json`; `resume=True` continues
@@ -51,9 +51,9 @@ class LearnConfig:
     to lr_final over the epochs along a half cosine if lr_final is set (updates.cosine_anneal), and,
     for Adam, betas; seed: of the prior's noise; search: before the first epoch, evaluate the
     prior at the start and at this many log-spaced values of E between its bounds and start from
-    the best (`search_start`; 0: off); jitter: sigma of the log-normal jitter of every parameter
+    the best (`search_start`; 0: off); jitter: sigma of the jitter of every parameter in its coordinate
     before each epoch's simulation (`ParameterSet.jittered`), annealed to 0 at the last epoch
-    along a half cosine: Gaussian smoothing of the loss in log(theta), coarse to fine, for
+    along a half cosine: Gaussian smoothing of the loss in u (log theta for E), coarse to fine, for
     landscapes with narrow local minima (a plant collapsing at 1e4-3e4 Pa: docs/video-prior.md;
     0: off); stop_flat: stop once every parameter's |dL/du| has stayed below stop_flat times its
     largest so far for FLAT_EPOCHS epochs (Adam would keep stepping about lr on a flat loss,
@@ -85,6 +85,8 @@ def learn(simulate: Simulate, params: ParameterSet, prior: VideoPrior, config: L
     this is where a flat loss shows."""
     from tqdm import tqdm
 
+    if not 0 <= config.stop_flat < 1:
+        raise DreamPhysicsError(f"stop_flat={config.stop_flat} (--stop-flat): a fraction in [0, 1), e.g. 0.01; 0 is off")
     update = LogUpdate(config.update, config.lr, config.betas)
     generator = torch.Generator().manual_seed(config.seed)
     history: list[dict] = []
@@ -180,12 +182,14 @@ def search_start(simulate: Simulate, params: ParameterSet, prior: VideoPrior, co
 
 def gradient_sizes(params: ParameterSet) -> dict[str, float]:
     """{"dL/du_NAME": the gradient of the loss in each parameter's update coordinate u (log E,
-    logit nu, ...; its mean over the elements of a field)} for the parameters with a gradient. Its
-    size, against earlier epochs', tells a flat loss from a steep one, which Adam's steps do not."""
+    logit nu, ...; signed for one value, the root mean square over the elements of a field, whose
+    signs would cancel)} for the parameters with a gradient. Its size, against earlier epochs',
+    tells a flat loss from a steep one, which Adam's steps do not."""
     out = {}
     for p in params:
         if p.value.grad is not None:
-            out[f"dL/du_{p.name}"] = float((p.slope(p.value.detach()) * p.value.grad).mean())
+            g = p.slope(p.value.detach()) * p.value.grad
+            out[f"dL/du_{p.name}"] = float(g[0]) if p.layout == "global" else float(g.square().mean().sqrt())
     return out
 
 
@@ -201,7 +205,7 @@ def _save(out: Path, config: LearnConfig, params: ParameterSet, update: LogUpdat
           history: list[dict]) -> None:
     with atomic_output(out / CHECKPOINT) as tmp:
         torch.save({"config": asdict(config), "params": params.state_dict(), "update": update.state_dict(),
-                    "generator": generator.get_state(), "history": history}, tmp)
+                    "generator": generator.get_state(), "history": history, "settings": _settings(params)}, tmp)
     _write_csv(out / LOG, history)
     write_atomic(out / PARAMS, json.dumps(params.to_json(), indent=1).encode())
 
@@ -220,10 +224,22 @@ def _load_checkpoint(path: Path, config: LearnConfig, params: ParameterSet, upda
         if _plain(was) != _plain(getattr(config, key)):
             raise DreamPhysicsError(f"{path}: was written with {key}={was!r}, this run has {key}="
                                     f"{getattr(config, key)!r}; resume with the same settings (only epochs may change)")
+    # per parameter: a checkpoint from before the coordinates were kept stepped every one in log(theta)
+    was = ckpt.get("settings") or {name: {"coordinate": "log", "lr": None} for name in ckpt["params"]}
+    now = _settings(params)
+    for name in sorted(set(was) & set(now)):
+        if was[name] != now[name]:
+            raise DreamPhysicsError(f"{path}: parameter {name} was learnt with {was[name]}, this run with {now[name]}; "
+                                    "resume with the same --learn (coordinate and lr)")
     params.load_state_dict(ckpt["params"])
     update.load_state_dict(ckpt["update"])
     generator.set_state(ckpt["generator"])
     return ckpt["history"]
+
+
+def _settings(params: ParameterSet) -> dict:
+    """{name: {"coordinate", "lr"}}: what a resumed run must share with the checkpoint."""
+    return {p.name: {"coordinate": "log" if p.interval is None else f"logit{tuple(p.interval)}", "lr": p.lr} for p in params}
 
 
 def _plain(value):

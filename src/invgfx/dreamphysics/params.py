@@ -100,6 +100,13 @@ class PhysicalParameter:
         a, b = self.interval
         return a + (b - a) * torch.sigmoid(u)
 
+    def moved(self, theta: Tensor, step: Tensor) -> Tensor:
+        """theta moved by `step` in u: exp(step) theta for log (exact for a zero step, which the
+        round trip through log would not be), from_u(to_u(theta) + step) for a logit."""
+        if self.interval is None:
+            return theta * torch.exp(step)
+        return torch.where(step == 0, theta, self.from_u(self.to_u(theta) + step))
+
     def slope(self, theta: Tensor) -> Tensor:
         """dtheta/du at theta, so that dL/du = slope * dL/dtheta."""
         if self.interval is None:
@@ -167,16 +174,19 @@ class ParameterSet:
         element, kept inside the bounds: theta exp(sigma xi) for a log coordinate. The view is a
         differentiable function of the leaves: for a log coordinate theta' = theta x a constant
         factor, so theta dL/dtheta of a loss of the view is dL/dlog(theta') at the jittered theta';
-        for a logit, theta' = theta + a constant, so dL/dtheta is dL/dtheta'. Averaged over xi,
-        that is the gradient of the loss smoothed by a kernel of width sigma in u (randomised
-        smoothing), which steps over local minima narrower than about sigma."""
+        for a logit the view is theta_j + (theta - theta_0) slope(theta_j) / slope(theta_0), with
+        theta_0 the value now and theta_j the jittered one, so that slope(theta_0) dL/dtheta is
+        dL/du at theta_j. Averaged over xi, that is the gradient of the loss
+        smoothed by a kernel of width sigma in u (randomised smoothing), which steps over local
+        minima narrower than about sigma."""
         params = []
         for p in self:
             value = p.value.detach()
             noise = sigma * torch.randn(value.shape, generator=generator)
             jittered = p.from_u(p.to_u(value) + noise).clamp(p.lo, p.hi)
             view = copy.copy(p)
-            view.value = p.value * (jittered / value) if p.interval is None else p.value + (jittered - value)
+            view.value = (p.value * (jittered / value) if p.interval is None
+                          else jittered + (p.value - value) * (p.slope(jittered) / p.slope(value)))
             params.append(view)
         return ParameterSet(params)
 

@@ -48,9 +48,9 @@ def cosine_anneal(start: float, end: float | None, epoch: int, epochs: int) -> f
     return end + 0.5 * (start - end) * (1 + math.cos(math.pi * min(epoch, epochs - 1) / (epochs - 1)))
 
 
-def eq5_step(u: Tensor, grad: Tensor, lr: float) -> Tensor:
-    """u - lr dL/dtheta (u = log theta: Eq. 5)."""
-    return u - lr * grad
+def eq5_step(grad: Tensor, lr: float) -> Tensor:
+    """The step in u: -lr dL/dtheta (u = log theta: Eq. 5)."""
+    return -lr * grad
 
 
 def minmax_centred(grad: Tensor) -> Tensor:
@@ -61,19 +61,20 @@ def minmax_centred(grad: Tensor) -> Tensor:
     return (grad - lo) / (hi - lo) - 0.5
 
 
-def reference_step(u: Tensor, grad: Tensor, lr: float) -> Tensor:
-    """u - ln(10) lr minmax_centred(dL/dtheta): log10(theta) - lr g_n for u = log theta."""
-    return u - math.log(10.0) * lr * minmax_centred(grad)
+def reference_step(grad: Tensor, lr: float) -> Tensor:
+    """The step in u: -ln(10) lr minmax_centred(dL/dtheta), i.e. log10(theta) - lr g_n for u = log theta."""
+    return -math.log(10.0) * lr * minmax_centred(grad)
 
 
-def adam_step(u: Tensor, grad_u: Tensor, m: Tensor, v: Tensor, step: int, lr: float,
+def adam_step(grad_u: Tensor, m: Tensor, v: Tensor, step: int, lr: float,
               betas: tuple[float, float] = ADAM_BETAS, eps: float = ADAM_EPS) -> tuple[Tensor, Tensor, Tensor]:
-    """One Adam step (Kingma & Ba) on u with gradient dL/du, step counted from 1. Returns (u, m, v)."""
+    """One Adam step (Kingma & Ba) on u with gradient dL/du, step counted from 1. Returns (the
+    step in u, m, v)."""
     m = betas[0] * m + (1 - betas[0]) * grad_u
     v = betas[1] * v + (1 - betas[1]) * grad_u * grad_u
     m_hat = m / (1 - betas[0] ** step)
     v_hat = v / (1 - betas[1] ** step)
-    return u - lr * m_hat / (v_hat.sqrt() + eps), m, v
+    return -lr * m_hat / (v_hat.sqrt() + eps), m, v
 
 
 class LogUpdate:
@@ -100,16 +101,15 @@ class LogUpdate:
                 raise DreamPhysicsError(f"parameter {p.name}: non-finite gradient; lower the learning rate or the "
                                         "prior's scale, or check the simulation for instability")
             lr = (self.lr if p.lr is None else p.lr) * scale
-            u = p.to_u(p.value)
             if self.mode == "eq5":
-                new = eq5_step(u, grad, lr)
+                step = eq5_step(grad, lr)
             elif self.mode == "reference":
-                new = reference_step(u, grad, lr)
+                step = reference_step(grad, lr)
             else:
                 s = self.state.setdefault(p.name, {"step": 0, "m": torch.zeros_like(grad), "v": torch.zeros_like(grad)})
                 s["step"] += 1
-                new, s["m"], s["v"] = adam_step(u, p.slope(p.value) * grad, s["m"], s["v"], s["step"], lr, self.betas, self.eps)
-            p.value.copy_(p.from_u(new))
+                step, s["m"], s["v"] = adam_step(p.slope(p.value) * grad, s["m"], s["v"], s["step"], lr, self.betas, self.eps)
+            p.value.copy_(p.moved(p.value, step))
             p.clamp_()
             p.value.grad = None
 

@@ -51,6 +51,7 @@ class _SimulateWindow(torch.autograd.Function):
         # One set of input / output arrays for every substep, filled through torch views: allocating
         # and wrapping ten arrays per substep cost about a tenth of the backward on the demo ball.
         s_in = WarpState.from_torch(checkpoints[0].clone(), requires_grad=True)
+        # s_out is reused too: g2p and plasticity write every element of it and never read it
         s_out = WarpState(*(wp.zeros_like(a, requires_grad=True) for a in s_in.arrays()))
         values_in = [wp.to_torch(a) for a in s_in.arrays()]
         grads_in = [wp.to_torch(a.grad) for a in s_in.arrays()]

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--scene", help="procedural object: ball, box, plant, cable or chair")
     src.add_argument("--ply", help="a 3DGS .ply file")
-    p.add_argument("--out", required=True, help="output video (.mp4 or .gif); a summary .json is written beside it")
+    p.add_argument("--out", required=True, help="output video: .mp4, .gif, or a folder for PNG frames (no suffix; lossless, the form for a reference video); a summary .json is written beside it")
     p.add_argument("--scene-set", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter of the procedural --scene (see `invgfx scenes list`), e.g. n_gaussians=5000; repeatable")
     p.add_argument("--max-particles", type=int, default=None, metavar="N",
@@ -82,10 +82,17 @@ def run_simulate(args) -> int:
     from invgfx.splat.io_ply import write_ply
     from invgfx.splat.sh import rotate_sh
 
+    from invgfx.splat.errors import SplatError
+    from invgfx.splat.io_image import check_video_path
+
     out = Path(args.out)
-    if out.suffix.lower() not in (".mp4", ".gif", ""):
-        raise MPMError(f"--out {out}: the video is written as .mp4, .gif or, without a suffix, a folder of PNG frames "
-                       "(lossless: the form for a reference video to fit); choose one of those names")
+    try:
+        check_video_path(out)
+    except SplatError as err:
+        raise MPMError(f"--out {err}; the video is written as .mp4, .gif or, without a suffix, a folder of PNG frames "
+                       "(lossless: the form for a reference video to fit)") from None
+    if not out.name:
+        raise MPMError(f"--out {out}: name the video (a file, or a new folder for PNG frames)")
     if out.with_suffix(".json").resolve() == Path(args.config).resolve():
         raise MPMError(f"--out {out}: its summary {out.with_suffix('.json')} would overwrite the config; "
                        "choose another name")

@@ -305,27 +305,38 @@ def fill_interior(means: Tensor, covariances: Tensor, opacities: Tensor, fc: Fil
 POLAR_ITERATIONS = 12  # scaled Newton: quadratic once close; stretches of 10x reach float32 precision in 8
 
 
-def polar_rotation(F: Tensor) -> Tensor:
-    """(N, 3, 3) -> rotation R of F = R S (det R = +1), differentiable.
-
-    Where det F > 0, R comes from Newton's iteration X <- (z X + X^-T / z) / 2 from X = F, scaled by
-    z = sqrt(|X^-1|_F / |X|_F) (Higham 1986), whose every step autograd follows. The SVD's backward
-    divides by differences of singular values, which are equal at rest (F = I): a gradient through
-    it is NaN exactly where a simulation starts. An inverted F (det <= 0) takes U diag(1, 1, -1) V^T
-    from the SVD instead, without a gradient."""
+def _newton_polar(F: Tensor) -> Tensor:
+    """Newton's iteration X <- (z X + X^-T / z) / 2 from X = F, z = sqrt(|X^-1|_F / |X|_F)."""
     X = F
     for _ in range(POLAR_ITERATIONS):
         inv_t = torch.linalg.inv(X).transpose(-1, -2)
-        z = (inv_t.square().sum((-1, -2)) / X.square().sum((-1, -2))).pow(0.25)[..., None, None]
+        z = (torch.linalg.matrix_norm(inv_t) / torch.linalg.matrix_norm(X)).sqrt()[..., None, None]
         X = 0.5 * (z * X + inv_t / z)
-    inverted = torch.det(F) <= 0
-    if not bool(inverted.any()):
+    return X
+
+
+def polar_rotation(F: Tensor) -> Tensor:
+    """(N, 3, 3) -> rotation R of F = R S (det R = +1), differentiable.
+
+    Where F is well inside det F > 0, R comes from Newton's iteration (`_newton_polar`, Higham
+    1986), whose steps autograd follows; they are recomputed in the backward pass rather than
+    kept (torch.utils.checkpoint), so a frame of many Gaussians keeps only F. The SVD's backward
+    divides by differences of singular values, which are equal at rest (F = I): a gradient
+    through it is NaN exactly where a simulation starts. An inverted, singular or nearly singular
+    F takes U diag(1, 1, -1) V^T from the SVD instead, without a gradient."""
+    from torch.utils.checkpoint import checkpoint
+
+    scale = torch.linalg.matrix_norm(F.detach()) / math.sqrt(3.0)
+    ok = torch.det(F.detach()) > 1e-6 * scale**3
+    safe = torch.where(ok[:, None, None], F, torch.eye(3, device=F.device, dtype=F.dtype))
+    X = checkpoint(_newton_polar, safe, use_reentrant=False) if F.requires_grad else _newton_polar(safe)
+    if bool(ok.all()):
         return X
     with torch.no_grad():
         U, _, Vh = torch.linalg.svd(F)
         flip = torch.det(U @ Vh) < 0
-        U = torch.where(flip[:, None, None], U * torch.tensor([1.0, 1.0, -1.0], device=F.device), U)
-    return torch.where(inverted[:, None, None], U @ Vh, X)
+        U = torch.where(flip[:, None, None], U * torch.tensor([1.0, 1.0, -1.0], device=F.device, dtype=F.dtype), U)
+    return torch.where(ok[:, None, None], X, U @ Vh)
 
 
 def deformed_gaussians(particles: GaussianParticles, x: Tensor, F: Tensor) -> tuple[Tensor, Tensor, Tensor]:

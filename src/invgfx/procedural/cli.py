@@ -106,9 +106,9 @@ def register(sub) -> None:
                         "beside it in the examples, which keeps their walls and floors) or frequency (WFC's global "
                         "frequencies)")
     p.add_argument("--balance", type=float, default=None,
-                   help="how strongly the draw keeps the output's label counts at the examples' frequencies: a tile "
-                        "that is short is drawn more, one in excess less (0 = off; default 0.5 for adjacency rules, "
-                        "0 for overlapping ones)")
+                   help="how strongly the draw keeps the output's tile counts at the examples' frequencies (labels "
+                        "for adjacency rules, patterns for overlapping ones): a tile that is short is drawn more, one in "
+                        "excess less (0 = off; default 0.5 for adjacency rules, 0 for overlapping ones)")
     p.add_argument("--no-backtracking", action="store_true", help="plain WFC: stop at the first contradiction")
     p.add_argument("--threads", type=int, default=2,
                    help="grids of 200,000+ cells are synthesised in blocks of 64 x 64 cells (Merrell's model "

@@ -155,10 +155,10 @@ def _engine(name: str):
 
 
 _LOADED: set = set()
-# measured on castle, city and buildings examples, 80^2 to 320^2 x 20 (docs/procedural.md): below
-# BLOCK_CELLS one search is faster; 64 / 4 kept the style of one search at the least extra work
 # chosen on the castle, city and buildings examples (docs/procedural.md) before Merrell's were measured
 BALANCE = 0.5  # the default exponent of the histogram feedback for adjacency rules
+# measured on castle, city and buildings examples, 80^2 to 320^2 x 20 (docs/procedural.md): below
+# BLOCK_CELLS one search is faster; 64 / 4 kept the style of one search at the least extra work
 BLOCK_CELLS = 200_000  # tile grids this large are solved in blocks (`_block_search`)
 BLOCK = 64  # tile cells per block side, in x and y; a block takes the whole height
 MARGIN = 4  # cells solved past a block's high x and y sides, kept until a later box solves them again

@@ -53,24 +53,43 @@ def read_image(path: str | Path) -> Tensor:
 LOSSY_VIDEO = (".mp4", ".gif", ".mov", ".avi", ".webm", ".mkv")
 
 
+def check_video_path(path: str | Path) -> Path:
+    """`path` as write_video takes it, checked before any work: .mp4, .gif, or a folder for PNG
+    frames (no suffix) that is new or holds only frame_*.png (it is replaced)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".mp4", ".gif"):
+        return path
+    if suffix:
+        raise SplatError(f"{path}: unknown video suffix {suffix!r}; use .mp4, .gif or no suffix (a folder of PNG frames)")
+    if path.is_file():
+        raise SplatError(f"{path}: is a file; a folder of PNG frames needs a folder path")
+    if path.is_dir() and any(not (f.name.startswith("frame_") and f.suffix == ".png") for f in path.iterdir()):
+        raise SplatError(f"{path}: holds files other than frame_*.png; write the PNG frames into a new folder")
+    return path
+
+
 def write_video(path: str | Path, frames: Tensor | list[Tensor], fps: float = 25.0) -> None:
     """Write (T, 3, H, W) frames in [0, 1] as .mp4 (H.264), .gif, or, for a path without a
     suffix, a folder of PNG frames (lossless; `fps` is not stored there)."""
     import imageio.v2 as imageio
 
-    path = Path(path)
+    import shutil
+
+    path = check_video_path(path)
     arrays = [to_uint8(f) for f in frames]
     if not arrays:
         raise SplatError(f"{path}: no frames to write")
     suffix = path.suffix.lower()
-    if not suffix:
-        if path.is_file():
-            raise SplatError(f"{path}: is a file; a folder of PNG frames needs a folder path")
-        path.mkdir(parents=True, exist_ok=True)
-        for old in path.glob("frame_*.png"):  # a shorter video must not keep the old tail
-            old.unlink()
+    if not suffix:  # written beside, then put in place: no mix of old and new frames
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
         for k, frame in enumerate(frames):
-            write_png(path / f"frame_{k:05d}.png", frame)
+            write_png(partial / f"frame_{k:05d}.png", frame)
+        if path.exists():
+            shutil.rmtree(path)  # frame_*.png only (check_video_path)
+        partial.rename(path)
         return
     with atomic_output(path) as tmp:
         if suffix == ".gif":
@@ -84,8 +103,6 @@ def write_video(path: str | Path, frames: Tensor | list[Tensor], fps: float = 25
                                     macro_block_size=1, pixelformat="yuv420p") as writer:
                 for a in arrays:
                     writer.append_data(a)
-        else:
-            raise SplatError(f"{path}: unknown video suffix {suffix!r}; use .mp4, .gif or no suffix (a folder of PNG frames)")
 
 
 def read_video(path: str | Path) -> Tensor:
@@ -94,7 +111,7 @@ def read_video(path: str | Path) -> Tensor:
     import imageio.v2 as imageio
 
     if Path(path).is_dir():
-        names = sorted(Path(path).glob("*.png"))
+        names = sorted(Path(path).glob("frame_*.png")) or sorted(Path(path).glob("*.png"))
         if not names:
             raise SplatError(f"{path}: a folder without PNG frames; a video folder holds frame_00000.png, ...")
         return torch.stack([read_image(n) for n in names])
