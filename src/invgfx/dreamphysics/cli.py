@@ -122,7 +122,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "on CUDA the networks run in float16, the VAE in float32 where its config says force_upcast")
     p.add_argument("--vae-chunk", type=int, default=None, metavar="N",
                    help="text:/image: priors: VAE-encode N frames at a time (less memory; default: all at once). "
-                        "Frames are resized to 256 x 256 for the model first, as DreamPhysics renders them")
+                        "Frames are resized to --prior-size first")
+    p.add_argument("--prior-size", type=int, default=256, metavar="PX",
+                   help="text:/image: priors: the square side frames are resized to before the model's VAE (default "
+                        "256, as DreamPhysics renders for ModelScope and SVD; 0: as rendered, e.g. when --width and "
+                        "--height already are the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance of SDS priors (default: 100 text, 1..3 image)")
     p.add_argument("--guide-scale", type=float, default=None,
                    help="the shipped learned prior's weight of its plausibility classifier against its denoiser "
@@ -271,12 +275,13 @@ def camera_view(camera: dict) -> tuple[float | None, float | None]:
 
 def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, device: str, first_frame,
                 scenario_class: str | None = None, guide_scale: float | None = None, view=(None, None),
-                variant: str | None = None, vae_chunk: int | None = None):
+                variant: str | None = None, vae_chunk: int | None = None, prior_size: int = 256):
     """(prior, condition) for a parsed --prior; `first_frame()` renders frame 0 when the prior needs
     it; scenario_class: --scenario's class, the learned classifier's class unless the prior names one;
     guide_scale: the shipped learned prior's classifier weight; view: the camera's (azimuth,
     elevation) in radians (`camera_view`), for the text-to-video prompt's view suffix; variant,
-    vae_chunk: the diffusion model's weight files (e.g. "fp16") and frames per VAE encode."""
+    vae_chunk: the diffusion model's weight files (e.g. "fp16") and frames per VAE encode;
+    prior_size: the side frames are resized to before its VAE (0: as rendered)."""
     from invgfx.dreamphysics import diffusion
     from invgfx.dreamphysics.prior import Condition
     from invgfx.dreamphysics.reference import ReferenceVideoPrior
@@ -313,7 +318,7 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
         image = read_image(arg) if kind == "image" and arg != "first-frame" else None
         text = None if kind == "image" else CLASSES[arg].captions[0] if kind == "plausible" else arg
         return prior, Condition(text=text, image=image)
-    options = {"vae_chunk": vae_chunk} | ({} if guidance is None else {"guidance_scale": guidance})
+    options = {"vae_chunk": vae_chunk, "resolution": prior_size or None} | ({} if guidance is None else {"guidance_scale": guidance})
     if kind == "text":
         prior = diffusion.TextToVideoSDS(diffusion.load_text_to_video(model, device, variant=variant), **options)
         return prior, Condition(text=arg, azimuth=view[0], elevation=view[1])
@@ -389,7 +394,8 @@ def run_learn_physics(args) -> int:
 
     prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame,
                                    scenario_class=args.scene if args.scenario else None, guide_scale=args.guide_scale,
-                                   view=camera_view(cfg.camera), variant=args.model_variant, vae_chunk=args.vae_chunk)
+                                   view=camera_view(cfg.camera), variant=args.model_variant, vae_chunk=args.vae_chunk,
+                                   prior_size=args.prior_size)
     out = Path(args.out)
     config = LearnConfig(epochs=args.epochs, groups=args.groups, frames_per_group=args.frames_per_group,
                          update=args.update, lr=args.lr, lr_final=args.lr_final, seed=args.seed, search=args.search,
