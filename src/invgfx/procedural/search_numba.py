@@ -302,28 +302,28 @@ def _tile_weight(t, i, dom, nbr, ctx, w, cfg, tally, freq, balance):
 
 
 @njit(cache=True, nogil=True)
-def _choose(dom, i, nbr, ctx, w, rng, cfg, tally, freq, balance):
+def _choose(dom, i, nbr, ctx, w, rng, cfg, tally, freq, balance, wbuf, tbuf):
     """A tile of cell i's domain, drawn with the learned frequencies (and the context of its
-    decided neighbours, see search.py)."""
+    decided neighbours, see search.py); each weight is computed once, into wbuf (tiles in tbuf)."""
     row = dom[i]
     total = 0.0
-    for q in range(row.shape[0]):
-        x = row[q]
-        while x != 0:
-            total += _tile_weight(64 * q + _low_bit(x), i, dom, nbr, ctx, w, cfg, tally, freq, balance)
-            x &= x - 1
-    r = _random(rng) * total
-    cum = 0.0
-    t = -1
+    n = 0
     for q in range(row.shape[0]):
         x = row[q]
         while x != 0:
             t = 64 * q + _low_bit(x)
-            cum += _tile_weight(t, i, dom, nbr, ctx, w, cfg, tally, freq, balance)
-            if cum > r:
-                return t
+            tbuf[n] = t
+            wbuf[n] = _tile_weight(t, i, dom, nbr, ctx, w, cfg, tally, freq, balance)
+            total += wbuf[n]
+            n += 1
             x &= x - 1
-    return t
+    r = _random(rng) * total
+    cum = 0.0
+    for k in range(n):
+        cum += wbuf[k]
+        if cum > r:
+            return tbuf[k]
+    return tbuf[n - 1]
 
 
 @njit(cache=True, nogil=True)
@@ -346,7 +346,8 @@ def _near(a, b, radius, cfg):
 
 
 @njit(cache=True, nogil=True)
-def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, trow, hkey, hent, sup, budget, tally, freq, balance):
+def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, trow, hkey, hent, sup, budget, tally, freq, balance,
+         wbuf, tbuf):
     """Decide up to `budget` cells. Returns (status, conflict cell or -1, trail arrays);
     status RUNNING means: call again."""
     N, W = dom.shape
@@ -355,7 +356,7 @@ def _run(dom, base, nbr, compat, ctx, w, wlogw, cells, ints, cfg, rng, tcell, tr
         i = _next_cell(hkey, hent, ints, cells[STAMP])
         if i < 0:
             return SOLVED, -1, tcell, trow
-        t = _choose(dom, i, nbr, ctx, w, rng, cfg, tally, freq, balance)
+        t = _choose(dom, i, nbr, ctx, w, rng, cfg, tally, freq, balance, wbuf, tbuf)
         n = ints[DLEN]
         cells[DCELL, n], cells[DTILE, n], cells[DMARK, n] = i, t, ints[TLEN]
         ints[DLEN] = n + 1
@@ -458,6 +459,7 @@ class _State:
         self.freq = np.array([x / total for x in self.w.tolist()], np.float64)
         self.tally = np.zeros(len(self.w) + 1, np.int64)
         self.balance = float(settings.balance)
+        self.wbuf, self.tbuf = np.empty(len(self.w), np.float64), np.empty(len(self.w), np.int64)  # `_choose`'s scratch
 
     def propagate_from(self, changed: np.ndarray) -> int:
         n = len(changed)
@@ -487,7 +489,8 @@ def search(problem: Problem, base: np.ndarray, settings: Settings, progress=None
     budget = chunk if progress is not None else 2**62
     while True:
         status, conflict, s.tcell, s.trow = _run(s.dom, s.base, s.nbr, s.compat, s.ctx, s.w, s.wlogw, s.cells, s.ints, s.cfg, s.rng,
-                                                 s.tcell, s.trow, s.hkey, s.hent, s.sup, budget, s.tally, s.freq, s.balance)
+                                                 s.tcell, s.trow, s.hkey, s.hent, s.sup, budget, s.tally, s.freq, s.balance,
+                                                 s.wbuf, s.tbuf)
         if status != RUNNING:
             break
         progress(int(s.ints[NDEC]))
