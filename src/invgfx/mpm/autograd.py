@@ -1,8 +1,9 @@
 """Gradients through the simulation: a torch.autograd.Function over a window of substeps.
 
-Forward runs the window without a tape and keeps only its input (a checkpoint at the window
-boundary, typically a frame). Backward re-simulates the window storing every substep's state,
-then walks it in reverse: each substep is re-run on a fresh `wp.Tape` and back-propagated,
+Forward runs the window without a tape and keeps its input (a checkpoint at the window
+boundary, typically a frame) and, where they fit in KEEP_BYTES, the states entering each
+differentiated substep; otherwise backward re-simulates the window to find them. Backward then
+walks them in reverse: each substep is re-run on a fresh `wp.Tape` and back-propagated,
 carrying the state adjoint to the previous substep and summing the gradients of E, nu and
 density. Memory: one state per substep of the window (100 bytes per particle), one grid.
 
@@ -20,6 +21,10 @@ from invgfx.mpm.errors import MPMError
 from invgfx.mpm.solver import MaterialParams, ParticleState, Simulator, WarpState, _f32
 
 
+STATE_BYTES = 4 * (3 + 3 + 9 + 9 + 1)  # x, v, F, C, plastic of one particle, float32
+KEEP_BYTES = 32 * 2**20  # the most the forward pass keeps per window (a video of F frames: F times that)
+
+
 class _SimulateWindow(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sim: Simulator, n: int, grad_substeps: int | None, t0: float, *tensors):
@@ -28,7 +33,10 @@ class _SimulateWindow(torch.autograd.Function):
         ctx.sim, ctx.n, ctx.t0, ctx.dt = sim, n, t0, sim.config.substep_dt
         ctx.k = n if grad_substeps is None else min(grad_substeps, n)
         ctx.save_for_backward(*tensors)
-        out = sim.run(state, params, n)
+        # the states entering the differentiated substeps, kept where they fit KEEP_BYTES, so that the
+        # backward pass need not simulate the window again to find them
+        ctx.kept = [] if ctx.k * state.x.shape[0] * STATE_BYTES <= KEEP_BYTES else None
+        out = sim.run(state, params, n, keep=ctx.kept, keep_last=ctx.k)
         return out.tensors()
 
     @staticmethod
@@ -41,11 +49,13 @@ class _SimulateWindow(torch.autograd.Function):
         saved = ctx.saved_tensors
         params = MaterialParams(*saved[5:])
         sim.enable_grad()
-        state = sim.run(ParticleState(*saved[:5], t=ctx.t0), params, n - k) if n > k else ParticleState(*saved[:5], t=ctx.t0)
-        checkpoints = [state]
-        for _ in range(k - 1):
-            checkpoints.append(sim.run(checkpoints[-1], params, 1))
-        adj = [torch.zeros_like(t) if g is None else _f32(g) for g, t in zip(out_grads, state.tensors())]
+        checkpoints = ctx.kept
+        if checkpoints is None:
+            state = sim.run(ParticleState(*saved[:5], t=ctx.t0), params, n - k) if n > k else ParticleState(*saved[:5], t=ctx.t0)
+            checkpoints = [state]
+            for _ in range(k - 1):
+                checkpoints.append(sim.run(checkpoints[-1], params, 1))
+        adj = [torch.zeros_like(t) if g is None else _f32(g) for g, t in zip(out_grads, checkpoints[0].tensors())]
         wp_params = [wp.from_torch(_f32(p).clone(), requires_grad=True) for p in params.tensors()]
         param_grads = [torch.zeros_like(p, dtype=torch.float32) for p in params.tensors()]
         # One set of input / output arrays for every substep, filled through torch views: allocating

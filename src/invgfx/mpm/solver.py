@@ -299,14 +299,18 @@ class Simulator:
                 f"because {why}. Use substep_dt = {cfg.frame_dt / n:.3g} s ({n} substeps per frame of {cfg.frame_dt:g} s; "
                 "invgfx.mpm.stable_substep picks it from E, nu, density), slow the motion, or soften the material (lower E).")
 
-    def run(self, state: ParticleState, params: MaterialParams | None = None, n_substeps: int = 1) -> ParticleState:
-        """Advance `state` by n_substeps without gradients; returns a new ParticleState."""
+    def run(self, state: ParticleState, params: MaterialParams | None = None, n_substeps: int = 1,
+            keep: list | None = None, keep_last: int = 0) -> ParticleState:
+        """Advance `state` by n_substeps without gradients; returns a new ParticleState. keep: a
+        list to which copies of the states entering the last `keep_last` substeps are appended."""
         params = params or self._default_params
         E, nu, rho = (wp.from_torch(_f32(p)) for p in params.tensors())
         a = WarpState.from_torch(state.clone())
         b = WarpState(*(wp.empty_like(arr) for arr in a.arrays()))
         t = state.t
         for i in range(n_substeps):
+            if keep is not None and i >= n_substeps - keep_last:
+                keep.append(a.to_torch(t).clone())
             self.step(a, b, E, nu, rho, t)
             t += self.config.substep_dt
             a, b = b, a
