@@ -94,6 +94,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("invgfx: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a path the command cannot write or read: one line naming it
+        if args.debug or err.filename is None:
+            raise
+        print(f"invgfx: error: {_os_error(err)}", file=sys.stderr)
+        return 1
+
+
+def _os_error(err: OSError) -> str:
+    """One line for a failed file operation: the path, what went wrong, and the likely cause."""
+    import errno
+    from pathlib import Path
+
+    name = err.filename2 or err.filename  # a rename names its target second
+    path = Path(name)
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and any(p.is_file() for p in [path, *path.parents]):
+        blocking = next(p for p in [path, *path.parents] if p.is_file())
+        return f"{blocking}: is a file, so nothing can be written under it; choose an output path in a folder"
+    if err.errno == errno.EISDIR:
+        return f"{name}: is a folder; give a file name"
+    return f"{name}: {err.strerror}"
 
 
 def _check_device(device: str) -> None:

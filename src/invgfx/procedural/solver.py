@@ -277,6 +277,24 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, base, settin
     return out
 
 
+def _check_memory(size, cells: int, n_tiles: int, in_blocks: bool) -> None:
+    """Refuse, with the figure, a grid whose search would not fit in this machine's memory: per
+    tile cell a bool per tile (the domains), and about 26 int64 of search state per domain word
+    for one search of the whole grid (neighbours, trail, heap, bookkeeping: the arrays
+    `search_numba` allocates), or 3 int64 in blocks (the model; each box has its own search)."""
+    import os
+
+    need = cells * (n_tiles + (24 if in_blocks else 26 * 8 * max(1, -(-n_tiles // 64))))
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no figure to compare with
+        return
+    if need > have:
+        raise ProceduralError(f"size {'x'.join(map(str, size))}: solving it needs about {need / 2**30:,.0f} GiB "
+                              f"({n_tiles} tiles, {cells:,} cells), this machine has {have / 2**30:,.0f} GiB; "
+                              "choose a smaller size")
+
+
 def _consistent(search, problem, domains: np.ndarray, changed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """(arc-consistent domains, the first cell left without a tile or -1): a cell that starts
     with no tile (a pin of a label the rules never place there) counts, not only one that
@@ -397,10 +415,12 @@ def solve(
         where = "row y=0" if axis == 1 else "layer z=0"
         pins += [Pin(layer, (g,), f"ground {where} {ground}"),
                  Pin(~layer, tuple(i for i in range(len(rules.names)) if i != g), f"no {ground} off the {where}")]
+    cells = int(np.prod(tshape))
+    in_blocks = blocks is not False and cells >= BLOCK_CELLS and not (periodic[0] or periodic[1])
+    _check_memory(size, cells, rules.n_tiles, in_blocks)
     load_seconds = _load(search, rules)
     t0 = time.perf_counter()
     problem = _problem(rules, tshape, periodic, choice)
-    cells = int(np.prod(tshape))
 
     def result(tiles, ok, msg, cell=None, outcome=None):
         tiles = tiles.reshape(tshape)

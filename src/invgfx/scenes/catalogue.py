@@ -19,7 +19,41 @@ def make_scene(name: str, seed: int = 0, **params) -> ProceduralObject:
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise SceneError(f"scene {name!r} has no parameter {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}")
+    signature = inspect.signature(builder).parameters
+    for key, value in params.items():
+        _check_param(name, key, value, signature[key].default, str(signature[key].annotation))
     return builder(seed=seed, **params)
+
+
+def _check_param(scene: str, key: str, value, default, annotation: str) -> None:
+    """A value of the parameter's kind (its annotation, else its default's): true/false for a
+    flag, an integer, a number, or a list shaped like the default; positive where the default is
+    positive or unset (counts and sizes)."""
+    def fail(what):
+        raise SceneError(f"scene {scene!r}: {key}={value!r}: {what} (default {default!r}; see `invgfx scenes list`)")
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if isinstance(default, bool) or "bool" in annotation:
+        if not isinstance(value, bool):
+            fail("use true or false")
+    elif isinstance(default, (int, float)) or annotation.startswith(("int", "float")):
+        integer = isinstance(default, int) or annotation.startswith("int")
+        if not number(value) or (integer and not isinstance(value, int)):
+            fail("use an integer" if integer else "use a number")
+        if (default is None or default > 0) and not value > 0:
+            fail("use a positive value")
+    elif isinstance(default, (tuple, list)) and _shape(value) != _shape(default):
+        fail("use a list shaped like the default")
+
+
+def _shape(value):
+    """Nested lengths of a list of numbers ((2, 3) for two RGB colours), None for anything else."""
+    if isinstance(value, (tuple, list)):
+        inner = {_shape(v) for v in value}
+        return None if len(inner) > 1 or None in inner else (len(value), *(inner.pop() if inner else ()))
+    return () if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 make_ball, make_box, make_plant, make_cable, make_chair = ball, box, plant, cable, chair

@@ -1,0 +1,53 @@
+"""Bad inputs give one clear line (issue 38): the CLI on a table of cases, each expected to exit
+1 or 2 with a single-line message on stderr, no traceback, naming the argument, key or file.
+The table is the specification: a command that gains an input adds its rows here."""
+
+import pytest
+
+from invgfx.cli import main
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "adir").mkdir()
+    assert main(["scenes", "make", "ball", "--set", "n_gaussians=50", "--out", "b.ply"]) == 0
+    return tmp_path
+
+
+CASES = [  # (argv, words the one line must contain)
+    (["scenes", "make", "ball", "--set", "n_gaussians=-5", "--out", "x.ply"], ["n_gaussians=-5", "positive"]),
+    (["scenes", "make", "ball", "--set", "n_gaussians=ten", "--out", "x.ply"], ["n_gaussians='ten'", "integer"]),
+    (["scenes", "make", "ball", "--set", "radius=0", "--out", "x.ply"], ["radius=0", "positive"]),
+    (["scenes", "make", "box", "--set", "size=[0.5,0.5]", "--out", "x.ply"], ["size=[0.5, 0.5]", "shaped like"]),
+    (["scenes", "make", "chair", "--set", "arms=yes please", "--out", "x.ply"], ["arms", "true or false"]),
+    (["scenes", "make", "ball", "--out", "afile/b.ply"], ["afile", "is a file"]),
+    (["scenes", "make", "ball", "--set", "n_gaussians=50", "--out", "adir"], ["adir", "is a folder"]),
+    (["render", "b.ply", "--out", "afile/x.png", "--width", "16", "--height", "16"], ["afile", "is a file"]),
+    (["buildings", "generate", "--out", "afile/h.vox"], ["afile", "is a file"]),
+    (["rules", "learn", "b.ply", "--out", "r.json"], ["b.ply"]),
+]
+
+
+@pytest.mark.parametrize("argv,words", CASES, ids=[" ".join(c[0][:2] + c[0][-2:]) for c in CASES])
+def test_bad_input_gives_one_clear_line(files, capsys, argv, words):
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code in (1, 2), code
+    lines = [line for line in err if not line.startswith(("\r", "invgfx: warning"))]
+    assert len(lines) == 1 and "Traceback" not in lines[0], err
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_a_grid_too_large_for_memory_is_refused_with_the_figure(files, capsys):
+    from invgfx.procedural import NAMES, generate_building, learn_adjacency, random_params
+
+    import numpy as np
+
+    rules = learn_adjacency([generate_building(random_params(np.random.default_rng(0)), 0)], list(NAMES))
+    rules.save(files / "r.json")
+    assert main(["rules", "generate", "r.json", "--size", "3000", "3000", "3000", "--out", "x.txt"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "3000x3000x3000" in err and "GiB" in err and "this machine has" in err and "\n" not in err
