@@ -27,6 +27,13 @@ CASES = [  # (argv, words the one line must contain)
     (["render", "b.ply", "--out", "afile/x.png", "--width", "16", "--height", "16"], ["afile", "is a file"]),
     (["buildings", "generate", "--out", "afile/h.vox"], ["afile", "is a file"]),
     (["rules", "learn", "b.ply", "--out", "r.json"], ["b.ply"]),
+    (["rules", "show", "b.ply"], ["b.ply", "not a rules file"]),
+    (["rules", "generate", "adir", "--size", "8", "8", "4", "--out", "o.txt"], ["adir", "is a folder"]),
+    (["render", "b.ply", "--out", "r.png", "--fov", "0"], ["--fov 0.0", "between 0 and 180"]),
+    (["render", "b.ply", "--out", "r.png", "--up", "0,0,0"], ["--up 0,0,0", "no direction"]),
+    (["render", "b.ply", "--out", "r.jpg"], ["--out r.jpg", ".png, .mp4 or .gif"]),
+    (["simulate", "configs/none.json", "--scene", "ball", "--frames", "-2", "--out", "s.mp4"], ["--frames -2"]),
+    (["ign", "train", "--steps", "-5", "--out", "t"], ["--steps", "at least 1"]),
 ]
 
 

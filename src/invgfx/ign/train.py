@@ -119,6 +119,10 @@ class TrainConfig:
     minutes: float | None = None
 
     def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise IGNError(f"steps {self.steps} (--steps): train for at least 1 step")
+        if self.checkpoint_every < 1:
+            raise IGNError(f"checkpoint_every {self.checkpoint_every} (--checkpoint-every): use at least 1 step")
         if self.minutes is not None and not self.minutes > 0:
             raise IGNError(f"minutes {self.minutes} (--minutes): give a positive training budget")
         if self.lr_schedule not in LR_SCHEDULES:

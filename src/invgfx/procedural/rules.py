@@ -166,8 +166,10 @@ class RuleSet:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError as err:
             raise ProceduralError(f"{path}: no such rule file") from err
-        except json.JSONDecodeError as err:
-            raise ProceduralError(f"{path}: not JSON ({err})") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ProceduralError(f"{path}: not a rules file (the JSON `invgfx rules learn --out` writes): {err}") from None
+        except IsADirectoryError:
+            raise ProceduralError(f"{path}: is a folder; give the rules file `invgfx rules learn --out` wrote") from None
         return cls.from_json(data, str(path))
 
 

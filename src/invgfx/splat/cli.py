@@ -94,6 +94,8 @@ def run_render(args) -> int:
         raise SplatError(f"--out {out}: use a .png, .mp4 or .gif file name")
     if args.frames < 1 or (args.width is not None and args.width < 1) or (args.height is not None and args.height < 1):
         raise SplatError("--frames, --width and --height must be positive")
+    if not 0 < args.fov < 180:
+        raise SplatError(f"--fov {args.fov}: a vertical field of view in degrees, between 0 and 180 (default 40)")
     cloud = load_scene(args.scene, args.seed).to(args.device)
     background = torch.tensor(parse_vector(args.background, "--background"), device=args.device)
 
