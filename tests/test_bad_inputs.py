@@ -34,6 +34,9 @@ CASES = [  # (argv, words the one line must contain)
     (["render", "b.ply", "--out", "r.jpg"], ["--out r.jpg", ".png, .mp4 or .gif"]),
     (["simulate", "configs/none.json", "--scene", "ball", "--frames", "-2", "--out", "s.mp4"], ["--frames -2"]),
     (["ign", "train", "--steps", "-5", "--out", "t"], ["--steps", "at least 1"]),
+    (["video-prior", "data", "--out", "clips", "--per-class", "0"], ["--per-class 0", "at least 1"]),
+    (["learn-physics", "ball", "--scenario", "--prior", "text:a dragon flying", "--out", "lp"], ["a dragon flying", "names none"]),
+    (["learn-physics", "ball", "--scenario", "--prior", "text:a plant swaying", "--out", "lp"], ["names a plant", "the ball"]),
 ]
 
 

@@ -307,6 +307,10 @@ def build_prior(kind: str, arg: str, model: str | None, guidance: float | None, 
             object_class = None  # the generative prior reads the caption itself
         elif scenario_class is not None:
             object_class = scenario_class
+            named = class_of_prompt(arg) if kind in ("text", "text+image") else scenario_class
+            if named != scenario_class:  # the classifier judges the scenario's class, whatever the prompt says
+                raise DreamPhysicsError(f"--prior {kind}:{arg!r} names a {named}, but --scenario simulates the {scenario_class}; "
+                                        f"name the {scenario_class} in the prompt, or use --prior plausible:{scenario_class}")
         elif kind == "image":
             raise DreamPhysicsError(f"--prior image:{arg} with the learned classifier needs the object's class: add "
                                     "--scenario, or use --prior plausible:CLASS")

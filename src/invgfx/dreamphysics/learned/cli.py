@@ -72,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_data(args) -> int:
     from invgfx.dreamphysics.learned.data import generate
 
+    from invgfx.dreamphysics.errors import DreamPhysicsError
+
+    if args.per_class < 1 or args.implausible_per_class < 0:
+        raise DreamPhysicsError(f"--per-class {args.per_class} / --implausible-per-class {args.implausible_per_class}: "
+                                "make at least 1 plausible clip per class (and 0 or more implausible ones)")
     paths = generate(args.out, args.per_class, args.implausible_per_class, seed=args.seed, size=args.size, workers=args.workers)
     print(f"{len(paths)} shards in {args.out}")
     return 0
