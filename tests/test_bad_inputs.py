@@ -61,3 +61,14 @@ def test_a_grid_too_large_for_memory_is_refused_with_the_figure(files, capsys):
     assert main(["rules", "generate", "r.json", "--size", "3000", "3000", "3000", "--out", "x.txt"]) == 1
     err = capsys.readouterr().err.strip()
     assert "3000x3000x3000" in err and "GiB" in err and "this machine has" in err and "\n" not in err
+
+
+def test_a_rerender_angle_outside_the_training_range_is_warned_about():
+    import math
+
+    from invgfx.ign.evaluate import outside_training
+
+    cal = {"latent": 0, "slope": 1.0, "intercept": 0.0, "lo": -math.radians(80), "hi": math.radians(80)}
+    assert outside_training("azimuth", cal, math.radians(45)) is None
+    assert "--azimuth 720: outside the -80 to 80 degrees" in outside_training("azimuth", cal, math.radians(720))
+    assert outside_training("azimuth", {"latent": 0, "slope": 1.0, "intercept": 0.0}, 99.0) is None  # an older checkpoint

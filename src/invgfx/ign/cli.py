@@ -302,7 +302,7 @@ def cmd_rerender(args) -> None:
     from invgfx.ign.data import load_image
     import torch
 
-    from invgfx.ign.evaluate import decode, encode, set_factor
+    from invgfx.ign.evaluate import decode, encode, outside_training, set_factor
     from invgfx.ign.train import load_checkpoint
     from invgfx.splat.io_image import write_png
 
@@ -317,6 +317,11 @@ def cmd_rerender(args) -> None:
         if name not in meta.get("calibration", {}):
             raise IGNError(f"--{name}: the checkpoint has no calibration for {name} (its training data had no "
                            f"{name} batches with known angles)")
+        warning = outside_training(name, meta["calibration"][name], math.radians(deg))
+        if warning:
+            import warnings
+
+            warnings.warn(warning, stacklevel=2)
         z = set_factor(z, meta["calibration"][name], math.radians(deg))
     write_png(args.out, torch.from_numpy(decode(model, z)[0]))
     print(f"wrote {args.out}")

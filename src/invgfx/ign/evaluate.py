@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import torch
@@ -61,8 +62,9 @@ def decode(model: DCIGN, z: np.ndarray, chunk: int = 256) -> np.ndarray:
 
 
 def calibrate(model: DCIGN, batches: BatchSet, baseline: bool, max_batches: int = 40) -> dict[str, dict]:
-    """factor -> {latent, slope, intercept, r2}: latent ~ slope * factor + intercept on the training
-    batches varying that factor. Factors without such batches (or unknown or constant values) are left out."""
+    """factor -> {latent, slope, intercept, r2, lo, hi}: latent ~ slope * factor + intercept on the
+    training batches varying that factor, whose values span [lo, hi] (rad). Factors without such
+    batches (or unknown or constant values) are left out."""
     out = {}
     for k, name in enumerate(EXTRINSIC[:model.config.n_extrinsic]):
         sel = np.flatnonzero(batches.kinds == k)[:max_batches]
@@ -73,8 +75,18 @@ def calibrate(model: DCIGN, batches: BatchSet, baseline: bool, max_batches: int 
         j = int(np.argmax(mu.var(1).mean(0))) if baseline else k
         slope, intercept = np.polyfit(f.ravel(), mu[:, :, j].ravel(), 1)
         r = np.corrcoef(f.ravel(), mu[:, :, j].ravel())[0, 1]
-        out[name] = {"latent": j, "slope": float(slope), "intercept": float(intercept), "r2": float(r**2)}
+        out[name] = {"latent": j, "slope": float(slope), "intercept": float(intercept), "r2": float(r**2),
+                     "lo": float(f.min()), "hi": float(f.max())}
     return out
+
+
+def outside_training(name: str, cal: dict, value: float) -> str | None:
+    """A warning when `value` (rad) lies outside the range factor `name` was trained on
+    (calibrations from before the range was kept say nothing), else None."""
+    if "lo" not in cal or cal["lo"] - 1e-6 <= value <= cal["hi"] + 1e-6:
+        return None
+    return (f"--{name} {math.degrees(value):g}: outside the {math.degrees(cal['lo']):g} to {math.degrees(cal['hi']):g} "
+            f"degrees the checkpoint was trained on; the decoder extrapolates there and the picture may not follow")
 
 
 def set_factor(z: np.ndarray, cal: dict, value: np.ndarray | float) -> np.ndarray:
