@@ -72,3 +72,24 @@ def test_a_rerender_angle_outside_the_training_range_is_warned_about():
     assert outside_training("azimuth", cal, math.radians(45)) is None
     assert "--azimuth 720: outside the -80 to 80 degrees" in outside_training("azimuth", cal, math.radians(720))
     assert outside_training("azimuth", {"latent": 0, "slope": 1.0, "intercept": 0.0}, 99.0) is None  # an older checkpoint
+
+
+def _photo(path):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(path)
+
+
+WARNINGS = [  # (setup, argv, words of the warning); the command still succeeds
+    (_photo, ["rules", "learn", "photo.png", "--out", "p.json"], ["photo.png", "576 labels over 576 cells"]),
+]
+
+
+@pytest.mark.parametrize("setup,argv,words", WARNINGS, ids=[" ".join(w[1][:2]) for w in WARNINGS])
+def test_a_questionable_input_is_warned_about_in_one_line(files, capsys, setup, argv, words):
+    setup(files / argv[2])
+    with pytest.warns(UserWarning) as record:
+        assert main(argv) == 0
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1 and "\n" not in messages[0] and all(w in messages[0] for w in words), messages

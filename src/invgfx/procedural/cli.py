@@ -207,6 +207,13 @@ def _rules_learn(args) -> None:
     from .rules import learn_adjacency, learn_overlapping
 
     grids, names, merrell = _load_examples(args.examples)
+    cells = sum(g.size for g in grids)
+    if len(names) > 256 or len(names) > 0.25 * cells:  # a photo: every colour its own label
+        import warnings
+
+        warnings.warn(f"{', '.join(args.examples)}: {len(names)} labels over {cells} cells, so little repeats and the "
+                      "rules will allow little more than the example itself (learning may be slow); rules learn wants "
+                      "examples made of few labels: pixel art with a small palette, or a voxel model", stacklevel=2)
     if args.model == "adjacency":
         rules = learn_adjacency(grids, names, args.symmetries)
     else:
