@@ -11,6 +11,8 @@ from invgfx.cli import main
 def files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "empty.ply").write_text("ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\nproperty float y\n"
+                                        "property float z\nend_header\n")
     (tmp_path / "adir").mkdir()
     assert main(["scenes", "make", "ball", "--set", "n_gaussians=50", "--out", "b.ply"]) == 0
     return tmp_path
@@ -32,6 +34,7 @@ CASES = [  # (argv, words the one line must contain)
     (["render", "b.ply", "--out", "r.png", "--fov", "0"], ["--fov 0.0", "between 0 and 180"]),
     (["render", "b.ply", "--out", "r.png", "--up", "0,0,0"], ["--up 0,0,0", "no direction"]),
     (["render", "b.ply", "--out", "r.jpg"], ["--out r.jpg", ".png, .mp4 or .gif"]),
+    (["render", "empty.ply", "--out", "r.png"], ["empty.ply", "no points"]),
     (["simulate", "configs/none.json", "--scene", "ball", "--frames", "-2", "--out", "s.mp4"], ["--frames -2"]),
     (["ign", "train", "--steps", "-5", "--out", "t"], ["--steps", "at least 1"]),
     (["video-prior", "data", "--out", "clips", "--per-class", "0"], ["--per-class 0", "at least 1"]),
@@ -81,14 +84,24 @@ def _photo(path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(path)
 
 
-WARNINGS = [  # (setup, argv, words of the warning); the command still succeeds
-    (_photo, ["rules", "learn", "photo.png", "--out", "p.json"], ["photo.png", "576 labels over 576 cells"]),
+def _huge_gaussian(path):
+    from invgfx.splat.io_ply import read_ply, write_ply
+
+    cloud = read_ply(path.parent / "b.ply")
+    cloud.log_scales[3] = 200.0  # not a log standard deviation
+    write_ply(cloud, path)
+
+
+WARNINGS = [  # (setup, the file it makes, argv, words of the warning); the command still succeeds
+    (_photo, "photo.png", ["rules", "learn", "photo.png", "--out", "p.json"], ["photo.png", "576 labels over 576 cells"]),
+    (_huge_gaussian, "huge.ply", ["render", "huge.ply", "--out", "h.png", "--width", "16", "--height", "16"],
+     ["huge.ply", "over 100x the scene's", "vertex 3"]),
 ]
 
 
-@pytest.mark.parametrize("setup,argv,words", WARNINGS, ids=[" ".join(w[1][:2]) for w in WARNINGS])
-def test_a_questionable_input_is_warned_about_in_one_line(files, capsys, setup, argv, words):
-    setup(files / argv[2])
+@pytest.mark.parametrize("setup,made,argv,words", WARNINGS, ids=[" ".join(w[2][:2]) for w in WARNINGS])
+def test_a_questionable_input_is_warned_about_in_one_line(files, capsys, setup, made, argv, words):
+    setup(files / made)
     with pytest.warns(UserWarning) as record:
         assert main(argv) == 0
     messages = [str(w.message) for w in record]

@@ -86,7 +86,7 @@ def read_ply_vertices(path: str | Path) -> dict[str, np.ndarray]:
             raise SplatError(f"{path}: the header says {count} vertices with {len(props)} values each, "
                              f"but vertex {bad} is missing or has another number of values (file truncated?)")
         try:
-            table = np.array(rows, dtype=np.float64)
+            table = np.array(rows, dtype=np.float64).reshape(len(rows), len(props))
         except ValueError as err:
             raise SplatError(f"{path}: a vertex value is not a number ({err})") from None
         columns = {name: table[:, i].astype(np.dtype(t)) for i, (name, t) in enumerate(props)}
@@ -117,7 +117,23 @@ def read_ply(path: str | Path, point_scale: float | None = None) -> GaussianClou
         if bad.any():
             raise SplatError(f"{path}: {int(bad.sum())} Gaussian(s) have NaN or infinite {name} "
                              f"(first at vertex {int(bad.nonzero()[0])})")
+    if len(cloud) == 0:
+        raise SplatError(f"{path}: has no vertices; there is nothing to render or simulate")
+    _warn_oversized(path, cloud)
     return cloud
+
+
+def _warn_oversized(path: Path, cloud: GaussianCloud) -> None:
+    """Warn about Gaussians larger than the whole scene: scale_* that are not log standard
+    deviations (a file from another convention) blanket the image in one colour."""
+    extent = float((cloud.means.amax(0) - cloud.means.amin(0)).max()) or 1.0
+    big = (cloud.log_scales.amax(1) > np.log(100 * extent)).nonzero()
+    if len(big):
+        import warnings
+
+        warnings.warn(f"{path}: {len(big)} Gaussian(s) are over 100x the scene's {extent:.3g} extent (log scale up to "
+                      f"{float(cloud.log_scales.max()):.3g}, first at vertex {int(big[0])}); scale_0..2 are read as log "
+                      "standard deviations, as 3DGS writes them: check the file's convention", stacklevel=3)
 
 
 def _gaussians_from_columns(path: Path, cols: dict[str, np.ndarray]) -> GaussianCloud:
