@@ -46,3 +46,23 @@ def test_missing_model_is_a_clear_error(tmp_path):
         load_translator(tmp_path / "none")
     with pytest.raises(ProceduralError, match="multiple of 4"):
         train(TrainConfig(shape=(13, 12, 8)), tmp_path, progress=False)
+
+
+def test_an_interrupted_training_saves_its_last_step(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM, which `invgfx` turns into the same) at step 5 keeps steps 1-4 for a rerun."""
+    from invgfx.procedural import neural
+
+    torch.set_num_threads(1)
+    calls = {"n": 0}
+    real = neural.F.cross_entropy
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(neural.F, "cross_entropy", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(steps=50, **{**TINY, "checkpoint_every": 250}), tmp_path, progress=False)  # no regular save
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 4

@@ -48,6 +48,13 @@ def test_png_frame_folder_is_lossless_where_gif_and_mp4_are_not(tmp_path):
     assert (tmp_path / "mixed" / "notes.txt").exists() and not list(tmp_path.glob("*.partial"))
 
 
+def test_a_jpg_path_gets_jpeg_bytes(tmp_path):
+    img = torch.rand(3, 10, 14, generator=torch.Generator().manual_seed(0))
+    write_png(tmp_path / "a.jpg", img)
+    assert (tmp_path / "a.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG's magic, not PNG's
+    assert read_image(tmp_path / "a.jpg").shape == (3, 10, 14)
+
+
 def test_grid_layout():
     imgs = torch.stack([torch.full((3, 4, 5), float(i) / 5) for i in range(5)])
     grid = image_grid(imgs, nrow=3, padding=1)

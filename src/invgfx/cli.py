@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import signal
+
+    def terminate(signum, frame):  # SIGTERM (a kill, a scheduler) ends a command as Ctrl-C does: it saves, says so
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     if not args.debug:  # one line per warning, as errors are; --debug keeps where it came from
         warnings.formatwarning = lambda message, category, *rest, **kw: f"invgfx: warning: {message}\n"
     try:

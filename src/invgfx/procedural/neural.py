@@ -158,6 +158,26 @@ def train(cfg: TrainConfig, out_dir, device: str = "cpu", resume: bool = True, p
 
         bar = tqdm(total=cfg.steps, initial=step, desc="train translator", unit="step")
     t0, ce_v, adv_v = time.perf_counter(), float("nan"), float("nan")
+    done = {"step": step}
+    try:
+        step, ce_v, adv_v = _train_steps(cfg, done, gen, disc, opt_g, opt_d, x_all, y_all, gen_rng, device, L, bar,
+                                         ckpt_path)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: save, so that a rerun resumes from the last finished step
+        # (the weights may hold half of the interrupted step: a resumed run is close to, not equal to, one run)
+        _save_checkpoint(ckpt_path, gen, disc, opt_g, opt_d, done["step"], cfg)
+        raise
+    if bar is not None:
+        bar.close()
+    if state is not None and step == state["step"] and not ckpt_path.exists():
+        _save_checkpoint(ckpt_path, gen, disc, opt_g, opt_d, step, cfg)
+    return {"step": step, "ce": ce_v, "adv": adv_v, "seconds": time.perf_counter() - t0}
+
+
+def _train_steps(cfg, done: dict, gen, disc, opt_g, opt_d, x_all, y_all, gen_rng, device, L, bar, ckpt_path):
+    """The training loop from done["step"] to cfg.steps, keeping done["step"] (the last finished
+    step) up to date; -> (step, last ce, last adv)."""
+    ce_v = adv_v = float("nan")
+    step = done["step"]
     while step < cfg.steps:
         idx = torch.randint(len(x_all), (cfg.batch,), generator=gen_rng)
         x, y = x_all[idx].to(device), y_all[idx].to(device)
@@ -179,17 +199,14 @@ def train(cfg: TrainConfig, out_dir, device: str = "cpu", resume: bool = True, p
         (ce + cfg.adv_weight * adv).backward()
         opt_g.step()
         step += 1
+        done["step"] = step
         ce_v, adv_v = ce.item(), adv.item()
         if bar is not None:
             bar.update(1)
             bar.set_postfix(ce=f"{ce_v:.3f}", adv=f"{adv_v:.2f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             _save_checkpoint(ckpt_path, gen, disc, opt_g, opt_d, step, cfg)
-    if bar is not None:
-        bar.close()
-    if state is not None and step == state["step"] and not ckpt_path.exists():
-        _save_checkpoint(ckpt_path, gen, disc, opt_g, opt_d, step, cfg)
-    return {"step": step, "ce": ce_v, "adv": adv_v, "seconds": time.perf_counter() - t0}
+    return step, ce_v, adv_v
 
 
 def _save_checkpoint(path: Path, gen, disc, opt_g, opt_d, step: int, cfg: TrainConfig) -> None:

@@ -30,10 +30,13 @@ def to_uint8(image: Tensor) -> np.ndarray:
 
 
 def write_png(path: str | Path, image: Tensor) -> None:
+    """(3, H, W) or (H, W) in [0, 1] as a PNG, or as a JPEG (quality 95) where the path ends in
+    .jpg / .jpeg, so that the bytes are what the name says."""
     from PIL import Image
 
+    jpeg = Path(path).suffix.lower() in (".jpg", ".jpeg")
     with atomic_output(path) as tmp:
-        Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
+        Image.fromarray(to_uint8(image)).save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
 
 
 def read_image(path: str | Path) -> Tensor:
