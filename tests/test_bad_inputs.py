@@ -106,3 +106,20 @@ def test_a_questionable_input_is_warned_about_in_one_line(files, capsys, setup, 
         assert main(argv) == 0
     messages = [str(w.message) for w in record]
     assert len(messages) == 1 and "\n" not in messages[0] and all(w in messages[0] for w in words), messages
+
+
+def test_cameras_json_is_found_beside_a_symlinked_ply(tmp_path):
+    """A capture linked into another folder: cameras.json beside the link is the user's; beside
+    the target it is found too."""
+    from invgfx.splat.framing import find_cameras_json
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "capture" / "point_cloud").mkdir(parents=True)
+    (tmp_path / "store" / "model.ply").write_text("ply")
+    link = tmp_path / "capture" / "point_cloud" / "model.ply"
+    link.symlink_to(tmp_path / "store" / "model.ply")
+    assert find_cameras_json(link) is None
+    (tmp_path / "store" / "cameras.json").write_text("[]")
+    assert find_cameras_json(link) == tmp_path / "store" / "cameras.json"
+    (tmp_path / "capture" / "cameras.json").write_text("[]")
+    assert find_cameras_json(link) == tmp_path / "capture" / "cameras.json"  # the link's side first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -79,13 +80,15 @@ def framing_radius(lo: Tensor, hi: Tensor, fov_y: float, margin: float = 1.15) -
 
 
 def find_cameras_json(ply_path: str | Path, levels: int = 3) -> Path | None:
-    """`cameras.json` beside a PLY or up to `levels` folders above it (where 3DGS trainers put it)."""
-    folder = Path(ply_path).resolve().parent
-    for _ in range(levels + 1):
-        candidate = folder / "cameras.json"
-        if candidate.is_file():
-            return candidate
-        folder = folder.parent
+    """`cameras.json` beside a PLY or up to `levels` folders above it (where 3DGS trainers put it):
+    first where the path the user gave points (a symlink's own folder), then beside its target."""
+    for start in dict.fromkeys([Path(os.path.abspath(ply_path)).parent, Path(ply_path).resolve().parent]):
+        folder = start
+        for _ in range(levels + 1):
+            candidate = folder / "cameras.json"
+            if candidate.is_file():
+                return candidate
+            folder = folder.parent
     return None
 
 
