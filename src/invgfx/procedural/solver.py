@@ -416,7 +416,8 @@ def solve(
         pins += [Pin(layer, (g,), f"ground {where} {ground}"),
                  Pin(~layer, tuple(i for i in range(len(rules.names)) if i != g), f"no {ground} off the {where}")]
     cells = int(np.prod(tshape))
-    in_blocks = blocks is not False and cells >= BLOCK_CELLS and not (periodic[0] or periodic[1])
+    in_blocks = ((cells >= BLOCK_CELLS) if blocks is None else blocks) and not (periodic[0] or periodic[1]) \
+        and max(tshape[:2]) > BLOCK
     _check_memory(size, cells, rules.n_tiles, in_blocks)
     load_seconds = _load(search, rules)
     t0 = time.perf_counter()
@@ -449,9 +450,7 @@ def solve(
 
         bar = tqdm(total=cells, desc="solve", unit="cell", leave=False)
     out = None
-    if blocks is None:
-        blocks = cells >= BLOCK_CELLS
-    if blocks and not (periodic[0] or periodic[1]) and max(tshape[:2]) > BLOCK:
+    if in_blocks:
         out = _block_search(search, rules, tshape, periodic, bounded, choice, base, settings, threads,
                             None if bar is None else bar.update)
     if out is None:  # small, periodic in x or y, or a block that would not fit: one search
