@@ -15,7 +15,23 @@ def files(tmp_path, monkeypatch):
                                         "property float z\nend_header\n")
     (tmp_path / "adir").mkdir()
     assert main(["scenes", "make", "ball", "--set", "n_gaussians=50", "--out", "b.ply"]) == 0
+    assert main(["buildings", "generate", "--out", "h.vox"]) == 0
+    (tmp_path / "half.vox").write_bytes((tmp_path / "h.vox").read_bytes()[:200])  # a download cut short
+    (tmp_path / "eight.yaml").write_text("width: eight\n")
     return tmp_path
+
+
+def _few_clips(path):
+    """12 clips as `video-prior data` writes them: fewer than the classifier holds out."""
+    import numpy as np
+
+    from invgfx.dreamphysics.learned.scenarios import CLASSES, FRAMES
+
+    path.mkdir()
+    n, lo = 12, np.array([CLASSES[name].E_range[0] for name in CLASSES])
+    label = np.arange(n) % len(CLASSES)
+    np.savez(path / "shard_00000.npz", video=np.zeros((n, FRAMES, 3, 8, 8), np.uint8), label=label,
+             caption=np.array(["a clip"] * n), E=np.where(np.arange(n) % 2, lo[label] / 100, lo[label] * 2))
 
 
 CASES = [  # (argv, words the one line must contain)
@@ -40,11 +56,22 @@ CASES = [  # (argv, words the one line must contain)
     (["video-prior", "data", "--out", "clips", "--per-class", "0"], ["--per-class 0", "at least 1"]),
     (["learn-physics", "ball", "--scenario", "--prior", "text:a dragon flying", "--out", "lp"], ["a dragon flying", "names none"]),
     (["learn-physics", "ball", "--scenario", "--prior", "text:a plant swaying", "--out", "lp"], ["names a plant", "the ball"]),
+    (["rules", "compare", "--model", "m", "--count", "0"], ["--count 0", "at least 1"]),
+    (["rules", "train-neural", "--out", "tn", "--steps", "0"], ["--steps 0", "at least 1"]),
+    (["rules", "train-neural", "--out", "tn", "--batch", "0"], ["--batch 0", "at least 1"]),
+    (["rules", "learn", "half.vox", "--out", "r.json"], ["half.vox", "truncated or damaged"]),
+    (["rules", "convert", "half.vox", "x.csv"], ["half.vox", "truncated or damaged"]),
+    (["buildings", "generate", "--params", "eight.yaml", "--out", "x.vox"], ["eight.yaml", "width", "integer"]),
+    (["simulate", "configs/none.json", "--scene", "ball", "--out", "afile/s.mp4"], ["afile", "is a file"]),
+    (["demo", "--quick", "--out", "afile/demo"], ["afile", "is a file"]),
+    (["video-prior", "classifier", "--clips", "clips", "--out", "clf"], ["clips: 12 clips", "more than 75"]),
 ]
 
 
 @pytest.mark.parametrize("argv,words", CASES, ids=[" ".join(c[0][:2] + c[0][-2:]) for c in CASES])
 def test_bad_input_gives_one_clear_line(files, capsys, argv, words):
+    if argv[:2] == ["video-prior", "classifier"]:
+        _few_clips(files / "clips")
     capsys.readouterr()
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()

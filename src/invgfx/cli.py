@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.formatwarning = lambda message, category, *rest, **kw: f"invgfx: warning: {message}\n"
     try:
         _check_device(args.device)
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except InvgfxError as err:
         if args.debug:
@@ -120,6 +121,17 @@ def _os_error(err: OSError) -> str:
     if err.errno == errno.EISDIR:
         return f"{name}: is a folder; give a file name"
     return f"{name}: {err.strerror}"
+
+
+def _check_outputs(args) -> None:
+    """Every output path (--out, --ply-frames) that lies below a file is refused before the command
+    works, not after (a simulation would run to the end first)."""
+    from invgfx.outputs import check_writable
+
+    for name in ("out", "ply_frames"):
+        value = getattr(args, name, None)
+        for path in [value] if isinstance(value, str) else value or []:
+            check_writable(path)
 
 
 def _check_device(device: str) -> None:

@@ -156,14 +156,7 @@ def _buildings_generate(args) -> None:
 
     import numpy as np
 
-    base = {}
-    if args.params:
-        import yaml
-
-        try:
-            base = yaml.safe_load(Path(args.params).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ProceduralError(f"--params {args.params}: cannot read ({err})") from err
+    base = _building_params(args.params) if args.params else {}
     flags = {k: getattr(args, k) for k in ("width", "depth", "storeys", "wing_width", "wing_depth", "wing_storeys", "window_every", "door_side", "roof", "balcony_prob")}
     if args.count > 1 and any("{i}" not in out for out in args.out):
         raise ProceduralError(f"--out {args.out}: with --count {args.count} put {{i}} in every name, e.g. b{{i}}.vox")
@@ -179,12 +172,60 @@ def _buildings_generate(args) -> None:
             print(f"{out.format(i=i)}: {grid.shape[0]}x{grid.shape[1]}x{grid.shape[2]} voxels")
 
 
+def _building_params(path) -> dict:
+    """The parameters of a --params file, each of its field's kind (`width: eight` is refused here,
+    naming the file and key, not by a TypeError while the building is checked)."""
+    from dataclasses import fields
+
+    import yaml
+
+    from invgfx.values import kind_problem
+
+    from .buildings import BuildingParams
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ProceduralError(f"--params {path}: cannot read ({err})") from err
+    if not isinstance(data, dict):
+        raise ProceduralError(f"--params {path}: expected keys and values (width: 8), got {type(data).__name__}")
+    defaults = BuildingParams()
+    for field in fields(BuildingParams):
+        if field.name in data:
+            problem = kind_problem(data[field.name], getattr(defaults, field.name), str(field.type))
+            if problem:
+                raise ProceduralError(f"--params {path}: {field.name}: {data[field.name]!r}: {problem} "
+                                      f"(default {getattr(defaults, field.name)!r})")
+    return data
+
+
+def _load_grid(path):
+    """`formats.load_grid`, with a file its reader chokes on (a truncated or damaged .vox, a PNG
+    that is not one) reported in one line naming it."""
+    import struct
+
+    from .formats import load_grid
+
+    try:
+        return load_grid(path)
+    except (ValueError, IndexError, struct.error) as err:
+        raise ProceduralError(f"{path}: cannot read it as a '{Path(path).suffix}' grid; the file may be truncated "
+                              f"or damaged ({err})") from err
+
+
+def _at_least_1(args, *options) -> None:
+    """Refuse a count or size option below 1 (`--steps 0` would train nothing and say nothing)."""
+    for option in options:
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value < 1:
+            raise ProceduralError(f"{option} {value}: use at least 1")
+
+
 def _load_examples(paths):
     """(grids, names, Merrell labels of the .txt examples or None): one vocabulary for all."""
-    from .formats import load_grid
     from .rules import merge_vocabularies
 
-    grids, names = merge_vocabularies([load_grid(p) for p in paths])
+    grids, names = merge_vocabularies([_load_grid(p) for p in paths])
     return grids, names, _merrell_labels(paths)
 
 
@@ -232,7 +273,7 @@ def _rules_show(args) -> None:
 
 
 def _rules_generate(args) -> int:
-    from .formats import check_output, load_grid, save_grid
+    from .formats import check_output, save_grid
     from .rules import RuleSet
     from .solver import Pin, massing_pins, solve
 
@@ -249,7 +290,7 @@ def _rules_generate(args) -> int:
         check_output(out, size, len(rules.names))
     pins = [Pin.parse(s, size, rules.names) for s in args.pin]
     if args.massing:
-        grid, names = load_grid(args.massing)
+        grid, names = _load_grid(args.massing)
         if grid.shape != size:
             raise ProceduralError(f"--massing {args.massing}: shape {grid.shape} differs from --size {size}")
         occupied = ~np.isin(np.array(names)[grid], ["empty", "ground"])
@@ -268,9 +309,9 @@ def _rules_generate(args) -> int:
 
 
 def _rules_convert(args) -> None:
-    from .formats import load_grid, save_grid
+    from .formats import save_grid
 
-    grid, names = load_grid(args.source)
+    grid, names = _load_grid(args.source)
     merrell = _merrell_labels([args.source])
     for out in args.out:
         save_grid(out, grid, names, merrell=merrell)
@@ -280,19 +321,20 @@ def _rules_convert(args) -> None:
 def _rules_train(args) -> None:
     from .neural import TrainConfig, train
 
+    _at_least_1(args, "--steps", "--count", "--batch", "--channels")
     cfg = TrainConfig(n_train=args.count, steps=args.steps, batch=args.batch, channels=args.channels, adv_weight=args.adv_weight, seed=args.seed)
     out = train(cfg, args.out, device=args.device, resume=not args.fresh)
     print(f"{args.out}: step {out['step']}, cross-entropy {out['ce']:.3f}, adversarial {out['adv']:.3f}")
 
 
 def _rules_translate(args) -> None:
-    from .formats import load_grid, save_grid
+    from .formats import save_grid
     from .modules import NAMES
     from .neural import load_translator, translate
 
     import numpy as np
 
-    grid, names = load_grid(args.massing)
+    grid, names = _load_grid(args.massing)
     occupied = ~np.isin(np.array(names)[grid], ["empty", "ground"])
     labels = translate(load_translator(args.model, args.device), occupied, args.device)
     for out in args.out:
@@ -303,4 +345,5 @@ def _rules_translate(args) -> None:
 def _rules_compare(args) -> None:
     from .compare import compare, format_table
 
+    _at_least_1(args, "--count")
     print(format_table(compare(args.model, count=args.count, seed=args.seed, device=args.device)))

@@ -6,6 +6,7 @@ import inspect
 
 from invgfx.scenes.errors import SceneError
 from invgfx.scenes.objects import ProceduralObject, ball, box, cable, chair, plant
+from invgfx.values import kind_problem
 
 SCENES = {"ball": ball, "box": box, "plant": plant, "cable": cable, "chair": chair}
 
@@ -32,28 +33,12 @@ def _check_param(scene: str, key: str, value, default, annotation: str) -> None:
     def fail(what):
         raise SceneError(f"scene {scene!r}: {key}={value!r}: {what} (default {default!r}; see `invgfx scenes list`)")
 
-    def number(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    if isinstance(default, bool) or "bool" in annotation:
-        if not isinstance(value, bool):
-            fail("use true or false")
-    elif isinstance(default, (int, float)) or annotation.startswith(("int", "float")):
-        integer = isinstance(default, int) or annotation.startswith("int")
-        if not number(value) or (integer and not isinstance(value, int)):
-            fail("use an integer" if integer else "use a number")
-        if (default is None or default > 0) and not value > 0:
-            fail("use a positive value")
-    elif isinstance(default, (tuple, list)) and _shape(value) != _shape(default):
-        fail("use a list shaped like the default")
-
-
-def _shape(value):
-    """Nested lengths of a list of numbers ((2, 3) for two RGB colours), None for anything else."""
-    if isinstance(value, (tuple, list)):
-        inner = {_shape(v) for v in value}
-        return None if len(inner) > 1 or None in inner else (len(value), *(inner.pop() if inner else ()))
-    return () if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    problem = kind_problem(value, default, annotation)
+    if problem:
+        fail(problem)
+    numeric = isinstance(default, (int, float)) or annotation.startswith(("int", "float"))
+    if numeric and not isinstance(default, bool) and (default is None or default > 0) and not value > 0:
+        fail("use a positive value")
 
 
 make_ball, make_box, make_plant, make_cable, make_chair = ball, box, plant, cable, chair

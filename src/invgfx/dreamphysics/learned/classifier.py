@@ -153,7 +153,13 @@ def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierT
     gen = torch.Generator().manual_seed(config.seed)
     # held out by clip, so no group of a held-out clip is trained on
     n_clips = len(clips["label"])
-    held = torch.randperm(n_clips, generator=torch.Generator().manual_seed(config.seed + 1))[: config.held_out // repeat]
+    n_held = config.held_out // repeat
+    if n_clips <= n_held:
+        raise DreamPhysicsError(f"{clips_dir}: {n_clips} clips; the classifier holds {n_held} clips out to measure its "
+                                f"accuracy and needs more than {n_held} to train on: make more with `invgfx video-prior "
+                                f"data` (at least {n_held // len(CLASSES) + 1} per class, --per-class and "
+                                "--implausible-per-class together)")
+    held = torch.randperm(n_clips, generator=torch.Generator().manual_seed(config.seed + 1))[:n_held]
     is_test = torch.isin(torch.arange(len(videos)) % n_clips, held)
     test, train = is_test.nonzero()[:, 0], (~is_test).nonzero()[:, 0]
 

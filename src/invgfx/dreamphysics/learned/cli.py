@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = cmds.add_parser("classifier", help="train the plausibility classifier on noised clips (resumes from "
                         "OUT/checkpoint.pt)")
-    c.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data` (with implausible clips)")
+    c.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data` (with implausible "
+                   "clips); more than 75 clips, as 75 are held out to measure the accuracy")
     c.add_argument("--out", required=True, help="folder for classifier.safetensors, checkpoint.pt, log.csv")
     c.add_argument("--steps", type=int, default=5000, help="optimiser steps in total (default 5000)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
