@@ -25,6 +25,34 @@ EPILOG = """examples:
 run `invgfx COMMAND --help` for the options of each command."""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every command's --help: in descriptions and epilogs, unindented lines run together into
+    paragraphs wrapped to the terminal (a line ending in ':' is a heading of its own); indented lines
+    (examples, tables) stay as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        out, paragraph = [], []
+
+        def flush():
+            if paragraph:
+                out.append(textwrap.fill(" ".join(paragraph), width, initial_indent=indent, subsequent_indent=indent,
+                                         break_on_hyphens=False))
+                paragraph.clear()
+
+        for line in text.splitlines():
+            if line.strip() and not line[0].isspace():
+                paragraph.append(line.strip())
+                if line.rstrip().endswith(":"):
+                    flush()
+            else:
+                flush()
+                out.append(indent + line)
+        flush()
+        return "\n".join(out)
+
+
 def _command_modules() -> list[str]:
     """`invgfx.<pkg>.cli` for every subpackage that has one, in name order."""
     names = []
@@ -41,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Gaussian objects (DreamPhysics), disentangled graphics codes (DC-IGN) and the rules "
         "of procedural content.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"invgfx {invgfx.__version__}")
     _shared_options(parser, default=True)
@@ -50,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(name).register(sub)
     for command in _subcommands(parser):
         _shared_options(command.add_argument_group("options of every command"), default=False)
+        command.formatter_class = HelpFormatter
     return parser
 
 

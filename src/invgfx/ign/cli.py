@@ -41,7 +41,8 @@ def register(subparsers) -> None:
     d = sub.add_parser("dataset", help="render and cache a procedural dataset with known factors", formatter_class=fmt,
                        description="Render single-factor training batches (train identities) and a factor grid of "
                        "unseen test identities with the Gaussian renderer, and cache them under --cache-dir. "
-                       "The same options and --seed give the same images.")
+                       "The same options and --seed give the same images.",
+                       epilog="example:\n  invgfx ign dataset --family teapots --preview pots.png")
     _dataset_args(d)
     d.add_argument("--export-folders", metavar="DIR", help="also write the training batches in the original code's "
                    "layout DIR/{AZ_VARIED,EL_VARIED,LIGHT_AZ_VARIED,SHAPE_VARIED}/batchNNNN/*.png + factors.csv")
@@ -51,7 +52,11 @@ def register(subparsers) -> None:
     t = sub.add_parser("train", help="train DC-IGN (clamped) or the entangled baseline (--baseline)", formatter_class=fmt,
                        description="Train on single-factor batches drawn azimuth:elevation:light:identity = --ratio. "
                        "Writes OUT/checkpoint.safetensors every --checkpoint-every steps and OUT/log.csv; rerunning "
-                       "the same command resumes from the checkpoint (use --restart to start over).")
+                       "the same command resumes from the checkpoint (use --restart to start over).",
+                       epilog="examples:\n  invgfx ign train --family teapots --out runs/pots                  DC-IGN, "
+                       "the default recipe\n  invgfx ign train --family teapots --baseline --out runs/pots-vae     the "
+                       "entangled baseline\n  invgfx ign train --data DIR --out runs/mine --minutes 15            your "
+                       "own renders")
     _dataset_args(t)
     t.add_argument("--data", metavar="DIR", help="train on your own images in the original layout "
                    "(DIR/AZ_VARIED/<batch>/*.png, EL_VARIED, LIGHT_AZ_VARIED, SHAPE_VARIED) instead of --family")
@@ -138,7 +143,9 @@ def register(subparsers) -> None:
                        formatter_class=fmt, description="Encode IMAGE, set the latents of the given factors to the "
                        "requested angles (through the linear map factor -> latent fitted on the training batches and "
                        "stored in the checkpoint), keep every other latent, decode. Factors not given keep the "
-                       "values inferred from the image.")
+                       "values inferred from the image.",
+                       epilog="example:\n  invgfx ign rerender pot.png --checkpoint runs/pots/checkpoint.safetensors "
+                       "--azimuth 45 --out turned.png")
     r.add_argument("image", help="input PNG/JPEG (converted to grayscale and resized to the model's size)")
     r.add_argument("--checkpoint", required=True, help="checkpoint.safetensors written by `invgfx ign train`")
     r.add_argument("--azimuth", type=float, help="target azimuth in degrees (training range about -86..86)")
@@ -149,7 +156,10 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("sweep", help="grid PNG: rows = unseen test images, columns = one latent swept",
                        formatter_class=fmt, description="As the paper's figures 4, 5 and 8: the first column is the "
-                       "input, the others its re-renders with one latent swept and all others kept.")
+                       "input, the others its re-renders with one latent swept and all others kept.",
+                       epilog="examples:\n  invgfx ign sweep --checkpoint runs/pots/checkpoint.safetensors --factor "
+                       "azimuth --out az.png\n  invgfx ign sweep --checkpoint runs/pots/checkpoint.safetensors --factor "
+                       "z5 --out z5.png")
     s.add_argument("--checkpoint", required=True, help="checkpoint.safetensors written by `invgfx ign train`")
     s.add_argument("--factor", default="azimuth",
                    help="azimuth, elevation, light (swept over the training range through the calibration) or zN "
@@ -166,7 +176,9 @@ def register(subparsers) -> None:
                        formatter_class=fmt, description="Evaluate on the unseen identities of the checkpoint's "
                        "dataset: R^2 of each extrinsic latent vs its factor (+ scatter PNG), novel-view re-render "
                        "MSE (vs copying the input), reconstruction MSE per pixel, beta-VAE, FactorVAE, MIG, DCI, SAP, "
-                       "identity accuracy and pose/light invariance of the intrinsic block.")
+                       "identity accuracy and pose/light invariance of the intrinsic block.",
+                       epilog="example:\n  invgfx ign evaluate --checkpoint runs/pots/checkpoint.safetensors "
+                       "--baseline runs/pots-vae/checkpoint.safetensors --out runs/eval")
     e.add_argument("--checkpoint", required=True, help="DC-IGN checkpoint.safetensors")
     e.add_argument("--baseline", metavar="CHECKPOINT", help="entangled baseline checkpoint to compare with")
     e.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (default: .invgfx_cache/ign)")

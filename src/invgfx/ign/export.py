@@ -98,7 +98,7 @@ def register_export(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Keep the weights, model config, dataset spec and angle calibration of a "
                        "checkpoint written by `invgfx ign train`, drop the Adam moments (about 2/3 of the file). "
-                       "The result works with rerender, sweep and evaluate, not with train --resume.",
+                       "The result works with rerender, sweep and evaluate; a training run cannot resume from it.",
                        epilog="example:\n  invgfx ign export runs/bench-ign/faces/DC-IGN/checkpoint.safetensors "
                        "src/invgfx/ign/weights/faces_dcign_64.safetensors \\\n"
                        "      --metrics runs/bench-ign/faces/metrics.json")

@@ -17,17 +17,29 @@ BUILDINGS_EPILOG = """examples:
   invgfx --seed 3 buildings generate --random --count 10 --out examples/b{i}.vox
 formats (from the extension): """ + FORMATS
 
-RULES_EPILOG = """examples:
+RULES_EPILOG = """examples (`invgfx rules COMMAND --help` shows each command's):
   invgfx buildings generate --out house.vox
   invgfx rules learn house.vox --out rules.json --show
   invgfx rules generate rules.json --size 40 40 10 --out town.vox --out town.png
-  invgfx rules generate rules.json --size 20 20 8 --pin 10,2,1=door-y --pin '0:5,:,:=empty|ground' --out lot.csv
-  invgfx rules learn flowers.png --model overlapping -n 3 --symmetries 8 --out flowers.json
-  invgfx rules generate flowers.json --size 48 48 1 --periodic xy --out more_flowers.png
-  invgfx rules train-neural --out translator --steps 1500      (Ctrl-C and rerun to resume)
-  invgfx rules translate massing.vox --model translator --out building.vox --out building.png
-  invgfx rules compare --model translator --count 20
-  invgfx rules convert house.vox house.csv"""
+  invgfx rules train-neural --out translator --steps 1500
+  invgfx rules compare --model translator --count 20"""
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+LEARN_EPILOG = _examples("invgfx rules learn house.vox --out rules.json --show",
+                         "invgfx rules learn flowers.png --model overlapping -n 3 --symmetries 8 --out flowers.json")
+SHOW_EPILOG = _examples("invgfx rules show rules.json --top 3")
+GENERATE_EPILOG = _examples(
+    "invgfx rules generate rules.json --size 40 40 10 --out town.vox --out town.png",
+    "invgfx rules generate rules.json --size 20 20 8 --pin 10,2,1=door-y --pin '0:5,:,:=empty|ground' --out lot.csv",
+    "invgfx rules generate flowers.json --size 48 48 1 --periodic xy --out more_flowers.png") + "\nformats: " + FORMATS
+CONVERT_EPILOG = _examples("invgfx rules convert house.vox house.csv house.png") + "\nformats: " + FORMATS
+TRAIN_EPILOG = _examples("invgfx rules train-neural --out translator --steps 1500      (Ctrl-C and rerun to resume)")
+TRANSLATE_EPILOG = _examples("invgfx rules translate massing.vox --model translator --out building.vox --out building.png")
+COMPARE_EPILOG = _examples("invgfx rules compare --model translator --count 20")
 
 
 def register(sub) -> None:
@@ -68,7 +80,7 @@ def register(sub) -> None:
     p = rsub.add_parser("learn", help="learn a rule set (JSON) from example grids",
                         description="Learn which module may sit next to which, per direction and with frequencies "
                         "(adjacency model), or every n x n x n window (overlapping model). Examples: " + ".csv .txt .vox .png (2D).",
-                        epilog=RULES_EPILOG, formatter_class=_RAW)
+                        epilog=LEARN_EPILOG, formatter_class=_RAW)
     p.add_argument("examples", nargs="+", help="example grids")
     p.add_argument("--out", required=True, help="rule set to write (.json)")
     p.add_argument("--model", choices=["adjacency", "overlapping"], default="adjacency", help="default adjacency")
@@ -78,15 +90,18 @@ def register(sub) -> None:
     p.add_argument("--show", action="store_true", help="print the learned rules")
     p.set_defaults(func=_rules_learn)
 
-    p = rsub.add_parser("show", help="print a rule set", description="Print tiles, frequencies and allowed neighbours.", epilog=RULES_EPILOG, formatter_class=_RAW)
-    p.add_argument("rules")
+    p = rsub.add_parser("show", help="print a rule set",
+                        description="Print a rule set's tiles with their frequencies in the examples and, per "
+                        "direction, the neighbours each may have (most frequent first).",
+                        epilog=SHOW_EPILOG, formatter_class=_RAW)
+    p.add_argument("rules", help="rule set (.json) from `invgfx rules learn`")
     p.add_argument("--top", type=int, default=6, help="neighbours listed per direction (default 6)")
     p.set_defaults(func=_rules_show)
 
     p = rsub.add_parser("generate", help="generate a grid that obeys a rule set",
                         description="Constraint propagation + least-entropy choice + backtracking and block repair. "
                         "Contradictions are repaired; an impossible request is reported with the pin or cell at fault.",
-                        epilog=RULES_EPILOG, formatter_class=_RAW)
+                        epilog=GENERATE_EPILOG, formatter_class=_RAW)
     p.add_argument("rules", help="rule set from `invgfx rules learn`")
     p.add_argument("--size", type=int, nargs=3, required=True, metavar=("X", "Y", "Z"), help="output size in voxels")
     p.add_argument("--out", action="append", required=True, help="output file (repeatable); formats: " + FORMATS)
@@ -115,19 +130,22 @@ def register(sub) -> None:
                         "synthesis); this many independent blocks at once (default 2; the grid is the same for any value)")
     p.set_defaults(func=_rules_generate)
 
-    p = rsub.add_parser("convert", help="convert a grid between formats", description="Read a grid and write it in another format.", epilog=RULES_EPILOG, formatter_class=_RAW)
-    p.add_argument("source")
-    p.add_argument("out", nargs="+")
+    p = rsub.add_parser("convert", help="convert a grid between formats",
+                        description="Read a labelled grid and write it in other formats (each picked by its "
+                        "extension); label names and Merrell label numbers are kept.",
+                        epilog=CONVERT_EPILOG, formatter_class=_RAW)
+    p.add_argument("source", help="grid to read: .csv, .txt (Merrell), .vox or .png")
+    p.add_argument("out", nargs="+", help="files to write (one or more); formats: " + FORMATS)
     p.set_defaults(func=_rules_convert)
 
     p = rsub.add_parser("train-neural", help="train the massing -> building translator (pix2pix-style, resumable)",
                         description="Train a 3D U-Net generator with a 3D PatchGAN discriminator on procedural "
                         "(massing, building) pairs. Checkpoints go to OUT/checkpoint.pt; rerunning continues from it.",
-                        epilog=RULES_EPILOG, formatter_class=_RAW)
+                        epilog=TRAIN_EPILOG, formatter_class=_RAW)
     p.add_argument("--out", required=True, help="model directory")
     p.add_argument("--steps", type=int, default=1500, help="total optimisation steps (default 1500)")
     p.add_argument("--count", type=int, default=256, help="procedural training buildings (default 256)")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8, help="(massing, building) pairs per step (default 8)")
     p.add_argument("--channels", type=int, default=16, help="U-Net base width (default 16)")
     p.add_argument("--adv-weight", type=float, default=0.05, help="weight of the adversarial loss beside cross-entropy (default 0.05)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
@@ -135,7 +153,7 @@ def register(sub) -> None:
 
     p = rsub.add_parser("translate", help="massing -> labelled building with a trained translator",
                         description="Read a grid, take its occupied voxels (all but empty/ground) as the massing and "
-                        "let the translator label them.", epilog=RULES_EPILOG, formatter_class=_RAW)
+                        "let the translator label them.", epilog=TRANSLATE_EPILOG, formatter_class=_RAW)
     p.add_argument("massing", help="grid file; every voxel not empty/ground is occupied")
     p.add_argument("--model", required=True, help="model directory from train-neural")
     p.add_argument("--out", action="append", required=True, help="output file (repeatable)")
@@ -143,7 +161,7 @@ def register(sub) -> None:
 
     p = rsub.add_parser("compare", help="neural translator vs classical solver on held-out massings",
                         description="On held-out procedural buildings: rule-violation rate, module accuracy, diversity and time.",
-                        epilog=RULES_EPILOG, formatter_class=_RAW)
+                        epilog=COMPARE_EPILOG, formatter_class=_RAW)
     p.add_argument("--model", required=True, help="model directory from train-neural")
     p.add_argument("--count", type=int, default=20, help="held-out massings (default 20)")
     p.set_defaults(func=_rules_compare)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 from invgfx.scenes.errors import SceneError
-from invgfx.scenes.objects import ProceduralObject, ball, box, cable, chair, plant
+from invgfx.scenes.objects import (
+    CHAIR_ARMS_CHANCE, CHAIR_RANGES, UNITS, ProceduralObject, ball, box, cable, chair, plant,
+)
 from invgfx.values import kind_problem
 
 SCENES = {"ball": ball, "box": box, "plant": plant, "cable": cable, "chair": chair}
@@ -24,6 +27,28 @@ def make_scene(name: str, seed: int = 0, **params) -> ProceduralObject:
     for key, value in params.items():
         _check_param(name, key, value, signature[key].default, str(signature[key].annotation))
     return builder(seed=seed, **params)
+
+
+def parameters(name: str) -> list[tuple[str, str]]:
+    """(key, its default with its unit) of every parameter of scene `name`, as `invgfx scenes list`
+    shows them; a default of None says what is drawn from the seed instead."""
+    rows = []
+    for key, p in inspect.signature(SCENES[name]).parameters.items():
+        if key == "seed":
+            continue
+        unit = UNITS.get(key, "")
+        if p.default is not None:  # written as --set takes it (YAML): [0.6, 0.6, 0.6], true
+            default = json.dumps(p.default)
+            text = default if isinstance(p.default, bool) else f"{default} {unit}".strip()
+        elif key in CHAIR_RANGES:
+            lo, hi = CHAIR_RANGES[key]
+            text = f"{lo} to {hi} {unit}, drawn from the seed"
+        elif key == "arms":
+            text = f"true or false, drawn from the seed (true {CHAIR_ARMS_CHANCE:.0%} of the time)"
+        else:
+            text = "drawn from the seed"
+        rows.append((key, text))
+    return rows
 
 
 def _check_param(scene: str, key: str, value, default, annotation: str) -> None:

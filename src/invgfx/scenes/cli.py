@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("scenes", help="procedural Gaussian objects (list, make)",
-                       description="Procedural Gaussian objects with known geometry, built from a seed.")
+                       description="Procedural Gaussian objects with known geometry (a ball, a box, a plant, a cable, "
+                       "a chair), built from a seed and a few parameters: the scenes every other command can take by "
+                       "name (`invgfx render plant`, `invgfx simulate ... --scene ball`).",
+                       epilog="examples:\n  invgfx scenes list\n  invgfx scenes make plant --out plant.ply",
+                       formatter_class=raw)
     ss = p.add_subparsers(dest="scenes_command", metavar="ACTION")
-    ls = ss.add_parser("list", help="the objects and their parameters")
+    ls = ss.add_parser("list", help="the objects and their parameters",
+                       description="Print every procedural object: what it is, its parts, and each parameter with "
+                       "its default and unit (lengths in metres; a chair's unset proportions are drawn from the seed).",
+                       epilog="example:\n  invgfx scenes list", formatter_class=raw)
     ls.set_defaults(func=run_list)
     mk = ss.add_parser("make", help="write an object as a 3DGS PLY",
+                       description="Build a procedural object from --seed and its parameters and write it as a 3DGS "
+                       "PLY (the format of the 3D Gaussian splatting trainers), readable by `invgfx render`.",
                        epilog="examples:\n  invgfx scenes make plant --out plant.ply\n"
                               "  invgfx --seed 3 scenes make chair --set arms=true --set seat_height=0.45 --out chair.ply",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=raw)
     mk.add_argument("name", help="ball, box, plant, cable or chair")
     mk.add_argument("--out", required=True, help="output .ply")
     mk.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -26,12 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args) -> int:
-    from invgfx.scenes import SCENES
+    import shutil
+    import textwrap
 
+    from invgfx.scenes.catalogue import SCENES, parameters
+
+    width = min(100, shutil.get_terminal_size().columns)
+    print("Each object, then its parameters (set with --set KEY=VALUE): the default and its unit.")
     for name, builder in SCENES.items():
-        params = [f"{k}={v.default}" for k, v in inspect.signature(builder).parameters.items() if k != "seed"]
-        doc = (builder.__doc__ or "").strip().split("\n")[0]
-        print(f"{name}: {doc}\n    " + ", ".join(params))
+        print("\n" + textwrap.fill(f"{name}: {' '.join((builder.__doc__ or '').split())}", width,
+                                   subsequent_indent="    "))
+        for key, text in parameters(name):
+            print(textwrap.fill(f"{key:<14} {text}", width, initial_indent="    ", subsequent_indent=" " * 19,
+                                break_on_hyphens=False))
     return 0
 
 

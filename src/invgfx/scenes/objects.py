@@ -137,6 +137,20 @@ def cable(seed: int = 0, length: float = 1.6, radius: float = 0.03, n_gaussians:
                      dict(seed=seed, length=length, radius=radius, n_gaussians=n_gaussians, anchor_length=anchor_length))
 
 
+# what each parameter's number means (`invgfx scenes list` prints it beside the default)
+UNITS = {
+    "radius": "m", "size": "m along x, y, z", "height": "m", "leaf_length": "m", "stem_radius": "x height",
+    "length": "m", "anchor_length": "m", "seat_width": "m", "seat_depth": "m", "seat_height": "m",
+    "back_height": "m", "leg_thickness": "m", "n_gaussians": "Gaussians (about)", "stripes": "segments",
+    "checker": "cells along each side", "n_leaves": "leaves", "colors": "two RGB colours, 0 to 1",
+    "arms": "true or false",
+}
+# the chair's proportions left unset are drawn uniformly from these ranges (m); arms with this chance
+CHAIR_RANGES = {"seat_width": (0.4, 0.6), "seat_depth": (0.38, 0.55), "seat_height": (0.38, 0.5),
+                "back_height": (0.3, 0.55), "leg_thickness": (0.03, 0.06)}
+CHAIR_ARMS_CHANCE = 0.35
+
+
 def chair(seed: int = 0, seat_width: float | None = None, seat_depth: float | None = None,
           seat_height: float | None = None, back_height: float | None = None, leg_thickness: float | None = None,
           arms: bool | None = None, n_gaussians: int = 20000) -> ProceduralObject:
@@ -148,12 +162,12 @@ def chair(seed: int = 0, seat_width: float | None = None, seat_depth: float | No
         r = float(torch.rand(1, generator=g))
         return float(value) if value is not None else lo + (hi - lo) * r
 
-    w = draw(seat_width, 0.4, 0.6)
-    d = draw(seat_depth, 0.38, 0.55)
-    sh = draw(seat_height, 0.38, 0.5)
-    bh = draw(back_height, 0.3, 0.55)
-    lt = draw(leg_thickness, 0.03, 0.06)
-    has_arms = bool(arms) if arms is not None else bool(torch.rand(1, generator=g) < 0.35)
+    w = draw(seat_width, *CHAIR_RANGES["seat_width"])
+    d = draw(seat_depth, *CHAIR_RANGES["seat_depth"])
+    sh = draw(seat_height, *CHAIR_RANGES["seat_height"])
+    bh = draw(back_height, *CHAIR_RANGES["back_height"])
+    lt = draw(leg_thickness, *CHAIR_RANGES["leg_thickness"])
+    has_arms = bool(arms) if arms is not None else bool(torch.rand(1, generator=g) < CHAIR_ARMS_CHANCE)
     seat_t, back_t = 0.05, 0.04
     # (centre, size, part) of every board
     boards = [((sx * (w - lt) / 2, sy * (d - lt) / 2, (sh - seat_t) / 2), (lt, lt, sh - seat_t), 0)

@@ -26,7 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=HELP, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     cmds = p.add_subparsers(dest="prior_command", required=True)
 
-    d = cmds.add_parser("data", help="simulate and render training clips (resumable, multi-process)")
+    fmt = argparse.RawDescriptionHelpFormatter
+    d = cmds.add_parser("data", help="simulate and render training clips (resumable, multi-process)",
+                        description="Simulate the procedural classes (ball, cube, chair, plant, rope) with MPM at "
+                        "physical parameters drawn from their plausible ranges (and 3x-300x outside them), render each "
+                        "as a captioned clip and store the clips in shards; rerunning the command adds the missing "
+                        "shards.", formatter_class=fmt,
+                        epilog="example:\n  invgfx video-prior data --out out/prior/clips --per-class 100 "
+                        "--implausible-per-class 100 --workers 2")
     d.add_argument("--out", required=True, help="folder for shard_*.npz (re-running resumes)")
     d.add_argument("--per-class", type=int, default=100, help="plausible clips per object class (default 100)")
     d.add_argument("--implausible-per-class", type=int, default=100,
@@ -37,7 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--workers", type=int, default=2, help="processes (Warp on a CPU is single-threaded; default 2)")
     d.set_defaults(func=run_data)
 
-    t = cmds.add_parser("train", help="train the diffusion model (resumes from OUT/checkpoint.pt)")
+    t = cmds.add_parser("train", help="train the diffusion model (resumes from OUT/checkpoint.pt)",
+                        description="Train the video diffusion model (a UNet3D denoiser conditioned on a caption and "
+                        "the first frame) on the clips of `video-prior data`; rerunning resumes from OUT/checkpoint.pt.",
+                        formatter_class=fmt,
+                        epilog="example:\n  invgfx video-prior train --clips out/prior/clips --out out/prior/run "
+                        "--steps 5000 --threads 2")
     t.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data`")
     t.add_argument("--out", required=True, help="folder for prior.safetensors (EMA weights), checkpoint.pt, log.csv")
     t.add_argument("--steps", type=int, default=5000, help="optimiser steps in total (default 5000, as TrainConfig)")
@@ -47,7 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_train)
 
     c = cmds.add_parser("classifier", help="train the plausibility classifier on noised clips (resumes from "
-                        "OUT/checkpoint.pt)")
+                        "OUT/checkpoint.pt)",
+                        description="Train the classifier that tells clips with plausible physics from implausible "
+                        "ones on noised clips (it guides the learned prior's SDS); it needs the implausible clips of "
+                        "`video-prior data --implausible-per-class`; rerunning resumes from OUT/checkpoint.pt.",
+                        formatter_class=fmt,
+                        epilog="example:\n  invgfx video-prior classifier --clips out/prior/clips --out out/prior/clf "
+                        "--threads 2")
     c.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data` (with implausible "
                    "clips); more than 75 clips, as 75 are held out to measure the accuracy")
     c.add_argument("--out", required=True, help="folder for classifier.safetensors, checkpoint.pt, log.csv")
@@ -56,7 +74,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_classifier)
 
     s = cmds.add_parser("sample", help="a PNG grid (and GIF): per class simulated clips, then samples for their first "
-                        "frame; prints how far the samples are from the simulations")
+                        "frame; prints how far the samples are from the simulations",
+                        description="Simulate unseen scenarios of each class, sample the diffusion model for their "
+                        "first frame and caption, and write the simulated clip and the samples as rows of a PNG grid "
+                        "(and a GIF beside it); prints how far the samples are from the simulations.",
+                        formatter_class=fmt,
+                        epilog="example:\n  invgfx video-prior sample --weights out/prior/run/prior.safetensors "
+                        "--out out/prior/samples.png --per-class 4")
     s.add_argument("--weights", required=True, help="generative prior .safetensors of `video-prior train`")
     s.add_argument("--out", required=True, help="PNG grid (a GIF of the same rows is written beside it)")
     s.add_argument("--samples", type=int, default=2, help="samples per scenario (default 2)")
