@@ -65,6 +65,10 @@ CASES = [  # (argv, words the one line must contain)
     (["simulate", "configs/none.json", "--scene", "ball", "--out", "afile/s.mp4"], ["afile", "is a file"]),
     (["demo", "--quick", "--out", "afile/demo"], ["afile", "is a file"]),
     (["video-prior", "classifier", "--clips", "clips", "--out", "clf"], ["clips: 12 clips", "more than 75"]),
+    (["ign", "rerender", "b.ply", "--checkpoint", "fasces", "--azimuth", "9", "--out", "r.png"],
+     ["--checkpoint fasces", "not the name of shipped weights (faces"]),
+    (["ign", "evaluate", "--checkpoint", "faces", "--baseline", "classifier"], ["--baseline classifier", "(faces"]),
+    (["video-prior", "sample", "--weights", "nope", "--out", "s.png"], ["--weights nope", "denoiser, classifier"]),
 ]
 
 

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a result")
     p.add_argument("--epochs", type=int, default=None, help="physics: learning epochs (default 12; --quick 2)")
     p.add_argument("--ign-checkpoint", default=None, metavar="SAFETENSORS",
-                   help="ign: a DC-IGN checkpoint trained on a procedural family (default: the shipped faces model)")
+                   help="ign: a DC-IGN checkpoint trained on a procedural family, a file or the name of shipped weights "
+                   "(`invgfx models`; default: faces, the shipped faces model)")
     p.add_argument("--size", type=int, default=256, help="scenes: contact sheet pixels per object (default 256)")
     p.add_argument("--frames", type=int, default=16, help="scenes: frames per turntable, 0 for none (default 16)")
     p.set_defaults(func=run_demo)

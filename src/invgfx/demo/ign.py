@@ -124,7 +124,10 @@ def run(folder: Path, opts: DemoOptions) -> IGNResult:
     from invgfx.splat import write_png
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = Path(opts.ign_checkpoint) if opts.ign_checkpoint else shipped_checkpoint("faces")
+    from invgfx.models import resolve_weights
+
+    path = Path(resolve_weights(opts.ign_checkpoint, "--ign-checkpoint", "dcign")) if opts.ign_checkpoint \
+        else shipped_checkpoint("faces")
     model, meta = load_checkpoint(path, opts.device)
     if "dataset" not in meta:
         raise IGNError(f"{path}: trained on a folder of images (--data); the demo needs a checkpoint trained on a "

@@ -67,8 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "reference:VIDEO | analytic:VIDEO")
     p.add_argument("--model", default=None,
                    help="text:/image: priors: a diffusers model folder or id (ModelScope / SVD); any learned "
-                        "prior: a .safetensors file of `invgfx video-prior classifier` or `train` (default: the "
-                        "shipped learned prior)")
+                        "prior: a .safetensors file of `invgfx video-prior classifier` or `train`, or the name of shipped "
+                        "weights, classifier or denoiser, for one of them alone (`invgfx models`; default: the shipped "
+                        "learned prior, both)")
     p.add_argument("--scenario", action="store_true",
                    help="simulate the canonical scenario the learned prior was trained on (SCENE: ball, box, chair, "
                         "plant or cable; its camera, frame rate and boundary conditions), instead of --config")
@@ -351,6 +352,9 @@ def run_learn_physics(args) -> int:
         from invgfx.mpm import load_config
     except ImportError as err:
         raise DreamPhysicsError(f"learn-physics needs the MPM simulator (invgfx.mpm), which cannot be imported: {err}") from None
+    from invgfx.models import resolve_weights
+
+    args.model = resolve_weights(args.model, "--model", "video-prior", strict=False)  # a shipped name; else a path or id
     kind, arg = parse_prior(args.prior, args.model)
     if args.grad_substeps < 0:
         raise DreamPhysicsError(f"--grad-substeps {args.grad_substeps}: use a positive number, or 0 for full BPTT")

@@ -31,6 +31,16 @@ your own renders (DIR/AZ_VARIED/<batch>/*.png, EL_VARIED, LIGHT_AZ_VARIED, SHAPE
   invgfx ign evaluate --checkpoint runs/mine/checkpoint.safetensors --data TEST_DIR"""
 
 
+CHECKPOINT_HELP = ("checkpoint.safetensors written by `invgfx ign train` or `ign export`, or the name of shipped "
+                   "weights: faces (`invgfx models` lists them)")
+
+
+def _checkpoint(path: str, option: str = "--checkpoint") -> str:
+    from invgfx.models import resolve_weights
+
+    return resolve_weights(path, option, "dcign")
+
+
 def register(subparsers) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser("ign", help="DC-IGN: learn a disentangled graphics code; re-render under new pose/light",
@@ -147,7 +157,7 @@ def register(subparsers) -> None:
                        epilog="example:\n  invgfx ign rerender pot.png --checkpoint runs/pots/checkpoint.safetensors "
                        "--azimuth 45 --out turned.png")
     r.add_argument("image", help="input PNG/JPEG (converted to grayscale and resized to the model's size)")
-    r.add_argument("--checkpoint", required=True, help="checkpoint.safetensors written by `invgfx ign train`")
+    r.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     r.add_argument("--azimuth", type=float, help="target azimuth in degrees (training range about -86..86)")
     r.add_argument("--elevation", type=float, help="target elevation in degrees (training range about -23..23)")
     r.add_argument("--light", type=float, help="target light azimuth in degrees (training range -80..80)")
@@ -160,7 +170,7 @@ def register(subparsers) -> None:
                        epilog="examples:\n  invgfx ign sweep --checkpoint runs/pots/checkpoint.safetensors --factor "
                        "azimuth --out az.png\n  invgfx ign sweep --checkpoint runs/pots/checkpoint.safetensors --factor "
                        "z5 --out z5.png")
-    s.add_argument("--checkpoint", required=True, help="checkpoint.safetensors written by `invgfx ign train`")
+    s.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     s.add_argument("--factor", default="azimuth",
                    help="azimuth, elevation, light (swept over the training range through the calibration) or zN "
                    "(latent N, 1-based, swept over -3..3 prior standard deviations); default: azimuth")
@@ -179,8 +189,9 @@ def register(subparsers) -> None:
                        "identity accuracy and pose/light invariance of the intrinsic block.",
                        epilog="example:\n  invgfx ign evaluate --checkpoint runs/pots/checkpoint.safetensors "
                        "--baseline runs/pots-vae/checkpoint.safetensors --out runs/eval")
-    e.add_argument("--checkpoint", required=True, help="DC-IGN checkpoint.safetensors")
-    e.add_argument("--baseline", metavar="CHECKPOINT", help="entangled baseline checkpoint to compare with")
+    e.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
+    e.add_argument("--baseline", metavar="CHECKPOINT", help="entangled baseline checkpoint to compare with (a file, "
+                   "or the name of shipped weights)")
     e.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (default: .invgfx_cache/ign)")
     e.add_argument("--data", metavar="TEST_DIR", help="evaluate on a folder of unseen identities in the original layout "
                    "(TEST_DIR/AZ_VARIED/<batch>/*.png, ...; factors.csv as for `ign train --data`) instead of the "
@@ -318,7 +329,7 @@ def cmd_rerender(args) -> None:
     from invgfx.ign.train import load_checkpoint
     from invgfx.splat.io_image import write_png
 
-    model, meta = load_checkpoint(args.checkpoint, args.device)
+    model, meta = load_checkpoint(_checkpoint(args.checkpoint), args.device)
     targets = {"azimuth": args.azimuth, "elevation": args.elevation, "light": args.light}
     if all(v is None for v in targets.values()):
         raise IGNError("give at least one of --azimuth, --elevation, --light (degrees)")
@@ -348,7 +359,7 @@ def cmd_sweep(args) -> None:
     from invgfx.ign.train import load_checkpoint
     from invgfx.splat.io_image import write_png
 
-    model, meta = load_checkpoint(args.checkpoint, args.device)
+    model, meta = load_checkpoint(_checkpoint(args.checkpoint), args.device)
     spec = None
     if args.images:
         images = np.stack([load_image(p, model.config.image_size) for p in args.images])
@@ -386,9 +397,9 @@ def cmd_evaluate(args) -> None:
     from invgfx.ign.train import load_checkpoint
     from invgfx.splat.io_image import write_png
 
-    runs = {"DC-IGN": args.checkpoint}
+    runs = {"DC-IGN": _checkpoint(args.checkpoint)}
     if args.baseline:
-        runs["baseline"] = args.baseline
+        runs["baseline"] = _checkpoint(args.baseline, "--baseline")
     results, spec, without_thin = {}, None, None
     for name, path in runs.items():
         model, meta = load_checkpoint(path, args.device)

@@ -18,19 +18,20 @@ from pathlib import Path
 
 from invgfx.ign import IGNError
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-SHIPPED = {"faces": "faces_dcign_64.safetensors"}
-"""Procedural family -> the shipped DC-IGN checkpoint trained on it."""
 
 KEEP_META = ("dataset", "data_folder", "train_config", "step", "calibration")
 
 
 def shipped_checkpoint(family: str = "faces") -> Path:
-    """Path of the DC-IGN checkpoint shipped in the package for `family`."""
-    if family not in SHIPPED:
-        raise IGNError(f"no shipped DC-IGN checkpoint for family {family!r}; shipped: {', '.join(SHIPPED)} "
+    """Path of the DC-IGN checkpoint shipped in the package for `family` (its name in
+    invgfx.models.SHIPPED, the family's)."""
+    from invgfx.models import SHIPPED, shipped_path
+
+    families = [name for name, s in SHIPPED.items() if s.kind == "dcign"]
+    if family not in families:
+        raise IGNError(f"no shipped DC-IGN checkpoint for family {family!r}; shipped: {', '.join(families)} "
                        f"(train one with `invgfx ign train --family {family}`)")
-    path = WEIGHTS_DIR / SHIPPED[family]
+    path = shipped_path(family)
     if not path.exists():
         raise IGNError(f"{path}: the shipped checkpoint is missing from this installation; reinstall invgfx "
                        "(package data *.safetensors) or pass a checkpoint of your own")
@@ -102,7 +103,8 @@ def register_export(sub) -> None:
                        epilog="example:\n  invgfx ign export runs/bench-ign/faces/DC-IGN/checkpoint.safetensors "
                        "src/invgfx/ign/weights/faces_dcign_64.safetensors \\\n"
                        "      --metrics runs/bench-ign/faces/metrics.json")
-    e.add_argument("checkpoint", help="training checkpoint.safetensors")
+    e.add_argument("checkpoint", help="training checkpoint.safetensors (or the name of shipped weights: "
+                   "`invgfx models`)")
     e.add_argument("out", help="output .safetensors")
     e.add_argument("--metrics", metavar="JSON", help="numbers to record with it: the metrics.json of `invgfx ign "
                    "evaluate` or bench_ign.py, or a flat {name: number} JSON")
@@ -114,7 +116,9 @@ def register_export(sub) -> None:
 def cmd_export(args) -> None:
     metrics = read_metrics(args.metrics, args.metrics_run) if args.metrics else None
     source = args.metrics_source or (f"{args.metrics} ({args.metrics_run})" if args.metrics else None)
-    meta = export_checkpoint(args.checkpoint, args.out, metrics, source)
+    from invgfx.models import resolve_weights
+
+    meta = export_checkpoint(resolve_weights(args.checkpoint, "checkpoint", "dcign"), args.out, metrics, source)
     size = Path(args.out).stat().st_size
     print(f"wrote {args.out}: {size / 1e6:.2f} MB, step {meta.get('step', '?')}, calibrated "
           f"{', '.join(meta['calibration'])}{', with benchmark numbers' if metrics else ''}")

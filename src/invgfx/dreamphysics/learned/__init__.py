@@ -25,8 +25,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED = Path(__file__).parent / "weights" / "classifier.safetensors"
-SHIPPED_DENOISER = Path(__file__).parent / "weights" / "denoiser.safetensors"
+from invgfx.models import shipped_path
+
+SHIPPED = shipped_path("classifier")
+SHIPPED_DENOISER = shipped_path("denoiser")
 # weight of the classifier's score against the denoiser's in the shipped guided prior: the
 # denoiser's SDS alone lowers the ball's E at every E and raises the plant's above its range;
 # measured (docs/video-prior.md), 100 left the plant 22 % above its range, 300 at its middle

@@ -81,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         formatter_class=fmt,
                         epilog="example:\n  invgfx video-prior sample --weights out/prior/run/prior.safetensors "
                         "--out out/prior/samples.png --per-class 4")
-    s.add_argument("--weights", required=True, help="generative prior .safetensors of `video-prior train`")
+    s.add_argument("--weights", required=True, help="generative prior .safetensors of `video-prior train`, or the "
+                   "name of shipped weights: denoiser (`invgfx models`)")
     s.add_argument("--out", required=True, help="PNG grid (a GIF of the same rows is written beside it)")
     s.add_argument("--samples", type=int, default=2, help="samples per scenario (default 2)")
     s.add_argument("--per-class", type=int, default=1, help="unseen scenarios per class (default 1)")
@@ -129,7 +130,9 @@ def run_sample(args) -> int:
     from invgfx.dreamphysics.learned.model import load_denoiser
     from invgfx.dreamphysics.learned.train import sample_unseen, scores_table, write_sample_grid
 
-    model, meta = load_denoiser(args.weights)
+    from invgfx.models import resolve_weights
+
+    model, meta = load_denoiser(resolve_weights(args.weights, "--weights", "video-prior"))
     rows, scores = sample_unseen(model, args.per_class, args.samples, args.steps, args.guidance, args.start, args.seed)
     write_sample_grid(args.out, rows, args.samples, model.config)
     print(f"wrote {args.out}: per scenario a simulated clip (first row), then {args.samples} samples for its first "
