@@ -38,7 +38,7 @@ def test_learn_physics_reference_run_and_resume(tmp_path):
     assert main([*argv[:7], "text:a plant", "--model", str(tmp_path / "no-such-model"), *argv[8:], "--epochs", "1"]) == 1
     assert main([*argv, "--epochs", "2"]) == 0
     target = (tmp_path / "gt.gif").stat().st_mtime_ns  # rendered at --true-E by the first run
-    assert main([*argv, "--epochs", "3", "--resume"]) == 0
+    assert main([*argv, "--epochs", "3"]) == 0  # a run folder with a checkpoint is resumed (no --resume needed)
     assert (tmp_path / "gt.gif").stat().st_mtime_ns == target  # a resumed run keeps its target
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and [int(r["group"]) for r in rows] == [0, 1, 0]
@@ -49,6 +49,8 @@ def test_learn_physics_reference_run_and_resume(tmp_path):
     assert main([*argv, "--epochs", "3", "--betas", "0.5"]) == 1  # not two numbers
     for name in ("plot.png", "before_after.mp4", "checkpoint.pt"):
         assert (out / name).stat().st_size > 0
+    assert main([*argv, "--epochs", "1", "--restart", "--betas", "0.9,0.99"]) == 0  # started over: other betas are fine
+    assert [int(r["epoch"]) for r in csv.DictReader(open(out / "log.csv"))] == [0]
 
 
 def test_learn_specs_give_global_particle_and_region_parameters():

@@ -16,13 +16,16 @@ import warnings
 
 import invgfx
 from invgfx import InvgfxError
+from invgfx.outputs import POLICY
 
 EPILOG = """examples:
   invgfx demo --out demo_out                 the whole system on procedural content: demo_out/index.html
   invgfx scenes list                         the procedural objects and their parameters
   invgfx scenes make plant --out plant.ply   write a procedural object as a 3DGS PLY
   invgfx render plant.ply --out plant.mp4 --orbit
-run `invgfx COMMAND --help` for the options of each command."""
+run `invgfx COMMAND --help` for the options of each command.
+
+""" + POLICY
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from invgfx.demo.common import SECTIONS, TITLES, DemoOptions, Figure, Section, rel
+from invgfx.outputs import replaced
 
 DESCRIPTION = """Run the whole system on built-in procedural content and write a folder to open in a browser:
   (a) physics  learn E of a jelly ball from a video prior, starting 20x too soft
@@ -38,7 +39,7 @@ EPILOG = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole system on built-in procedural content; writes OUT/index.html",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--out", default="demo_out", help=replaced("output folder (default demo_out)"))
     p.add_argument("--only", default=",".join(SECTIONS), metavar="PARTS",
                    help=f"comma-separated parts to run, of {','.join(SECTIONS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a result")

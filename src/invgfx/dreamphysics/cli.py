@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from invgfx.outputs import add_restart, resumed
+
 HELP = """Learn physical parameters of a Gaussian object (DreamPhysics): simulate it with MPM
 (invgfx simulate's scene config), render groups of frames, judge them with a video prior and
 step the parameters in the log domain.
@@ -37,8 +39,8 @@ K = 1 is biased: the plant stalls at 66 % error where full BPTT recovers E (docs
 The substep follows E: each epoch uses the longest stable one, --cfl dx / c (c the elastic wave
 speed at the current E, nu, density), at most the config's substep_dt.
 
-Writes into --out: log.csv, params.json and checkpoint.pt every epoch (--resume continues an
-interrupted run), and at the end plot.png (parameters and loss against epoch) and
+Writes into --out: log.csv, params.json and checkpoint.pt every epoch (rerunning the command
+continues the run from its checkpoint; --restart starts over), and at the end plot.png (parameters and loss against epoch) and
 before_after.mp4 (initial vs learned parameters, side by side); --preview-every N also writes
 preview_EPOCH.mp4 every N epochs."""
 
@@ -73,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", action="store_true",
                    help="simulate the canonical scenario the learned prior was trained on (SCENE: ball, box, chair, "
                         "plant or cable; its camera, frame rate and boundary conditions), instead of --config")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help=resumed("output folder: the run"))
     p.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
     p.add_argument("--groups", type=int, default=None,
                    help="frame groups M (default 4, with --scenario 2 as the learned prior was trained; the paper: "
@@ -140,7 +142,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--background", default="1,1,1", help="background r,g,b in [0, 1] (default white)")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate of the written videos (default 10)")
     p.add_argument("--preview-every", type=int, default=0, metavar="N", help="write a preview video every N epochs (default off)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint, and refuse "
+                   "to start when there is none (without it, a run with a checkpoint is continued too)")
+    add_restart(p)
     p.set_defaults(func=run_learn_physics)
 
     from invgfx.dreamphysics.learned.cli import register as register_video_prior
@@ -356,6 +360,12 @@ def run_learn_physics(args) -> int:
 
     args.model = resolve_weights(args.model, "--model", "video-prior", strict=False)  # a shipped name; else a path or id
     kind, arg = parse_prior(args.prior, args.model)
+    from invgfx.dreamphysics.loop import CHECKPOINT
+
+    if args.resume and args.restart:
+        raise DreamPhysicsError("--resume and --restart: give one (continue the run in --out, or start it over)")
+    checkpoint = Path(args.out) / CHECKPOINT
+    resume = args.resume or (checkpoint.exists() and not args.restart)  # the policy: a run folder is resumed
     if args.grad_substeps < 0:
         raise DreamPhysicsError(f"--grad-substeps {args.grad_substeps}: use a positive number, or 0 for full BPTT")
     if not 0 <= args.cfl < 1:
@@ -390,7 +400,7 @@ def run_learn_physics(args) -> int:
     if args.true_E is not None:
         if kind != "reference":
             raise DreamPhysicsError("--true-E renders the target of a reference prior: use --prior reference:VIDEO")
-        if not (args.resume and Path(arg).exists()):  # a resumed run keeps its target
+        if not (resume and Path(arg).exists()):  # a resumed run keeps its target
             with torch.no_grad():
                 truth = simulate(ParameterSet([scalar("E", args.true_E, args.true_E, args.true_E)]), all_frames)
             Path(arg).parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +425,11 @@ def run_learn_physics(args) -> int:
             with torch.no_grad():
                 write_video(out / f"preview_{epoch + 1:04d}.mp4", simulate(current, all_frames), fps=args.fps)
 
-    history = learn(simulate, params, prior, config, condition=condition, out_dir=out, resume=args.resume,
+    if resume:
+        print(f"resuming the run in {out} from {checkpoint.name} (--restart starts it over)")
+    elif args.restart:
+        checkpoint.unlink(missing_ok=True)
+    history = learn(simulate, params, prior, config, condition=condition, out_dir=out, resume=resume,
                     on_epoch=preview)
     if not history:
         raise DreamPhysicsError(f"--epochs {args.epochs}: nothing was learned; ask for at least one epoch")

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from invgfx.ign import CLAMPS, LR_SCHEDULES, SPREAD_SHAPES, IGNError
+from invgfx.outputs import add_restart, replaced, resumed
 
 DESCRIPTION = """DC-IGN (Kulkarni et al. 2015): a convolutional VAE whose graphics code has one latent each
 for azimuth (z1), elevation (z2) and light azimuth (z3) and a block for identity (z4...). It is trained
@@ -145,8 +146,8 @@ def register(subparsers) -> None:
     t.add_argument("--threads", type=int, help="torch CPU threads at most: training times windows of steps on 1 "
                    "and on this many every 500 steps and keeps the faster, because on a busy shared machine 2 threads "
                    "can run 2.3x slower than 1 (default: every available core)")
-    t.add_argument("--out", help="run folder (default: runs/ign-FAMILY or runs/ign-FAMILY-baseline)")
-    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    t.add_argument("--out", help=resumed("run folder (default: runs/ign-FAMILY or runs/ign-FAMILY-baseline)"))
+    add_restart(t)
     t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("rerender", help="re-render one image under a new azimuth / elevation / light",
@@ -161,7 +162,7 @@ def register(subparsers) -> None:
     r.add_argument("--azimuth", type=float, help="target azimuth in degrees (training range about -86..86)")
     r.add_argument("--elevation", type=float, help="target elevation in degrees (training range about -23..23)")
     r.add_argument("--light", type=float, help="target light azimuth in degrees (training range -80..80)")
-    r.add_argument("--out", required=True, help="output PNG")
+    r.add_argument("--out", required=True, help=replaced("output PNG"))
     r.set_defaults(func=cmd_rerender)
 
     s = sub.add_parser("sweep", help="grid PNG: rows = unseen test images, columns = one latent swept",
@@ -179,7 +180,7 @@ def register(subparsers) -> None:
     s.add_argument("--cols", type=int, default=9, help="swept values (default: 9)")
     s.add_argument("--scale", type=int, default=2, help="integer upscaling of the PNG (default: 2)")
     s.add_argument("--cache-dir", default=".invgfx_cache/ign", help="dataset cache (default: .invgfx_cache/ign)")
-    s.add_argument("--out", required=True, help="output PNG")
+    s.add_argument("--out", required=True, help=replaced("output PNG"))
     s.set_defaults(func=cmd_sweep)
 
     e = sub.add_parser("evaluate", help="R^2, novel-view error, reconstruction, disentanglement metrics",
@@ -201,7 +202,7 @@ def register(subparsers) -> None:
     e.add_argument("--metric-points", type=int, default=2000,
                    help="training points of the classifier-based metrics; the others scale with it "
                    "(disentanglement_lib uses 10000; 0 skips the metrics; default: 2000)")
-    e.add_argument("--out", help="folder for metrics.json and scatter PNGs")
+    e.add_argument("--out", help=replaced("folder for metrics.json and scatter PNGs"))
     e.set_defaults(func=cmd_evaluate)
 
     from invgfx.ign.export import register_export

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from invgfx.ign import IGNError
+from invgfx.outputs import replaced
 
 
 KEEP_META = ("dataset", "data_folder", "train_config", "step", "calibration")
@@ -105,7 +106,7 @@ def register_export(sub) -> None:
                        "      --metrics runs/bench-ign/faces/metrics.json")
     e.add_argument("checkpoint", help="training checkpoint.safetensors (or the name of shipped weights: "
                    "`invgfx models`)")
-    e.add_argument("out", help="output .safetensors")
+    e.add_argument("out", help=replaced("output .safetensors"))
     e.add_argument("--metrics", metavar="JSON", help="numbers to record with it: the metrics.json of `invgfx ign "
                    "evaluate` or bench_ign.py, or a flat {name: number} JSON")
     e.add_argument("--metrics-run", default="DC-IGN", help="which run of a metrics.json (default DC-IGN)")

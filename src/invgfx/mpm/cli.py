@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from invgfx.outputs import replaced
+
 HELP = """Simulate a 3D Gaussian object with the material point method and render the result.
 
 CONFIG is a scene config: a PhysGaussian / DreamPhysics JSON file used as it is (material, E,
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--scene", help="procedural object: ball, box, plant, cable or chair")
     src.add_argument("--ply", help="a 3DGS .ply file")
-    p.add_argument("--out", required=True, help="output video: .mp4, .gif, or a folder for PNG frames (no suffix; lossless, the form for a reference video); a summary .json is written beside it")
+    p.add_argument("--out", required=True, help=replaced("output video: .mp4, .gif, or a folder for PNG frames (no suffix; lossless, the form for a reference video); a summary .json is written beside it"))
     p.add_argument("--scene-set", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter of the procedural --scene (see `invgfx scenes list`), e.g. n_gaussians=5000; repeatable")
     p.add_argument("--max-particles", type=int, default=None, metavar="N",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from invgfx.outputs import add_restart, replaced, resumed
+
 from .errors import ProceduralError
 
 _RAW = argparse.RawDescriptionHelpFormatter
@@ -51,7 +53,7 @@ def register(sub) -> None:
                         description="Write procedural buildings (one voxel per module, z up, ground at z=0). "
                         "The global --seed draws balconies, and with --random also the parameters.",
                         epilog=BUILDINGS_EPILOG, formatter_class=_RAW)
-    g.add_argument("--out", action="append", required=True, help="output file (repeatable); its extension picks the format; with --count use {i} in the name")
+    g.add_argument("--out", action="append", required=True, help=replaced("output file (repeatable); its extension picks the format; with --count use {i} in the name"))
     g.add_argument("--params", help="YAML/JSON file with building parameters (keys as the flags below, with underscores)")
     g.add_argument("--random", action="store_true", help="draw random parameters from the seed")
     g.add_argument("--count", type=int, default=1, help="number of buildings (seeds seed, seed+1, ...; default 1)")
@@ -82,7 +84,7 @@ def register(sub) -> None:
                         "(adjacency model), or every n x n x n window (overlapping model). Examples: " + ".csv .txt .vox .png (2D).",
                         epilog=LEARN_EPILOG, formatter_class=_RAW)
     p.add_argument("examples", nargs="+", help="example grids")
-    p.add_argument("--out", required=True, help="rule set to write (.json)")
+    p.add_argument("--out", required=True, help=replaced("rule set to write (.json)"))
     p.add_argument("--model", choices=["adjacency", "overlapping"], default="adjacency", help="default adjacency")
     p.add_argument("-n", type=int, default=2, help="pattern size of the overlapping model (default 2)")
     p.add_argument("--symmetries", type=int, default=1, choices=[1, 2, 4, 8], help="also learn from mirrored (2), turned (4) or both (8) examples; oriented modules turn along")
@@ -104,7 +106,7 @@ def register(sub) -> None:
                         epilog=GENERATE_EPILOG, formatter_class=_RAW)
     p.add_argument("rules", help="rule set from `invgfx rules learn`")
     p.add_argument("--size", type=int, nargs=3, required=True, metavar=("X", "Y", "Z"), help="output size in voxels")
-    p.add_argument("--out", action="append", required=True, help="output file (repeatable); formats: " + FORMATS)
+    p.add_argument("--out", action="append", required=True, help=replaced("output file (repeatable); formats: " + FORMATS))
     p.add_argument("--pin", action="append", default=[], help="x,y,z=label[|label...], ranges a:b allowed (repeatable)")
     p.add_argument("--massing", help="a grid file whose occupied voxels the building must fill exactly")
     p.add_argument("--periodic", default="", help="axes that wrap, e.g. xy (default none)")
@@ -135,20 +137,20 @@ def register(sub) -> None:
                         "extension); label names and Merrell label numbers are kept.",
                         epilog=CONVERT_EPILOG, formatter_class=_RAW)
     p.add_argument("source", help="grid to read: .csv, .txt (Merrell), .vox or .png")
-    p.add_argument("out", nargs="+", help="files to write (one or more); formats: " + FORMATS)
+    p.add_argument("out", nargs="+", help=replaced("files to write (one or more); formats: " + FORMATS))
     p.set_defaults(func=_rules_convert)
 
     p = rsub.add_parser("train-neural", help="train the massing -> building translator (pix2pix-style, resumable)",
                         description="Train a 3D U-Net generator with a 3D PatchGAN discriminator on procedural "
                         "(massing, building) pairs. Checkpoints go to OUT/checkpoint.pt; rerunning continues from it.",
                         epilog=TRAIN_EPILOG, formatter_class=_RAW)
-    p.add_argument("--out", required=True, help="model directory")
+    p.add_argument("--out", required=True, help=resumed("model directory"))
     p.add_argument("--steps", type=int, default=1500, help="total optimisation steps (default 1500)")
     p.add_argument("--count", type=int, default=256, help="procedural training buildings (default 256)")
     p.add_argument("--batch", type=int, default=8, help="(massing, building) pairs per step (default 8)")
     p.add_argument("--channels", type=int, default=16, help="U-Net base width (default 16)")
     p.add_argument("--adv-weight", type=float, default=0.05, help="weight of the adversarial loss beside cross-entropy (default 0.05)")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    add_restart(p, "--fresh")
     p.set_defaults(func=_rules_train)
 
     p = rsub.add_parser("translate", help="massing -> labelled building with a trained translator",
@@ -156,7 +158,7 @@ def register(sub) -> None:
                         "let the translator label them.", epilog=TRANSLATE_EPILOG, formatter_class=_RAW)
     p.add_argument("massing", help="grid file; every voxel not empty/ground is occupied")
     p.add_argument("--model", required=True, help="model directory from train-neural")
-    p.add_argument("--out", action="append", required=True, help="output file (repeatable)")
+    p.add_argument("--out", action="append", required=True, help=replaced("output file (repeatable)"))
     p.set_defaults(func=_rules_translate)
 
     p = rsub.add_parser("compare", help="neural translator vs classical solver on held-out massings",
@@ -341,7 +343,7 @@ def _rules_train(args) -> None:
 
     _at_least_1(args, "--steps", "--count", "--batch", "--channels")
     cfg = TrainConfig(n_train=args.count, steps=args.steps, batch=args.batch, channels=args.channels, adv_weight=args.adv_weight, seed=args.seed)
-    out = train(cfg, args.out, device=args.device, resume=not args.fresh)
+    out = train(cfg, args.out, device=args.device, resume=not args.restart)
     print(f"{args.out}: step {out['step']}, cross-entropy {out['ce']:.3f}, adversarial {out['adv']:.3f}")
 
 

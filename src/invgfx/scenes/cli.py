@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from invgfx.outputs import replaced
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     raw = argparse.RawDescriptionHelpFormatter
@@ -26,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "  invgfx --seed 3 scenes make chair --set arms=true --set seat_height=0.45 --out chair.ply",
                        formatter_class=raw)
     mk.add_argument("name", help="ball, box, plant, cable or chair")
-    mk.add_argument("--out", required=True, help="output .ply")
+    mk.add_argument("--out", required=True, help=replaced("output .ply"))
     mk.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a shape parameter (see `invgfx scenes list`); repeatable")
     mk.add_argument("--ascii", action="store_true", help="write an ASCII PLY instead of binary")

@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+from invgfx.outputs import replaced
+
 HELP = """Render 3D Gaussians to an image or a video.
 
 SCENE is a 3DGS .ply file (e.g. point_cloud/iteration_30000/point_cloud.ply from any 3DGS
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="render a Gaussian PLY or procedural object to PNG / MP4 / GIF",
                        description=HELP, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scene", help="a .ply file or a procedural object name")
-    p.add_argument("--out", required=True, help="output .png, .mp4 or .gif")
+    p.add_argument("--out", required=True, help=replaced("output .png, .mp4 or .gif"))
     p.add_argument("--orbit", action="store_true", help="circle the object once over the video")
     p.add_argument("--frames", type=int, default=60, help="video length in frames (default 60)")
     p.add_argument("--fps", type=float, default=30.0, help="video frame rate (default 30)")

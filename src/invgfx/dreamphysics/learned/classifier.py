@@ -121,8 +121,8 @@ class ClassifierTrainConfig:
 
 
 def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierTrainConfig = ClassifierTrainConfig(),
-                     progress: bool = True) -> Path:
-    """Train (or resume) on the clips under `clips_dir` (E inside and outside the plausible
+                     progress: bool = True, resume: bool = True) -> Path:
+    """Train (or, with `resume` and a checkpoint, resume) on the clips under `clips_dir` (E inside and outside the plausible
     ranges: `video-prior data --implausible-per-class`), towards `implausibility`; writes
     out/classifier.safetensors, out/checkpoint.pt and out/log.csv (step, loss, held-out accuracy
     at checkpoints, seconds). Returns the weights path."""
@@ -175,7 +175,7 @@ def train_classifier(clips_dir: str | Path, out: str | Path, config: ClassifierT
 
     step, seconds = 0, 0.0
     ckpt = out / "checkpoint.pt"
-    if ckpt.exists():
+    if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from invgfx.outputs import add_restart, replaced, resumed
+
 HELP = """The learned video prior, trained on procedural MPM clips (a jelly ball, a jelly cube, a
 soft chair, a plant, a rope; physical parameters from plausible ranges and 3x-300x outside them,
 see invgfx.dreamphysics.learned.scenarios). What ships with invgfx, and is the default prior of
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "shards.", formatter_class=fmt,
                         epilog="example:\n  invgfx video-prior data --out out/prior/clips --per-class 100 "
                         "--implausible-per-class 100 --workers 2")
-    d.add_argument("--out", required=True, help="folder for shard_*.npz (re-running resumes)")
+    d.add_argument("--out", required=True, help=resumed("folder for shard_*.npz"))
     d.add_argument("--per-class", type=int, default=100, help="plausible clips per object class (default 100)")
     d.add_argument("--implausible-per-class", type=int, default=100,
                    help="clips per class with E 3x-300x outside the plausible range, captioned '... with unrealistic "
@@ -42,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "generative prior's SDS (default 100)")
     d.add_argument("--size", type=int, default=32, help="frame side in pixels (default 32)")
     d.add_argument("--workers", type=int, default=2, help="processes (Warp on a CPU is single-threaded; default 2)")
+    add_restart(d)
     d.set_defaults(func=run_data)
 
     t = cmds.add_parser("train", help="train the diffusion model (resumes from OUT/checkpoint.pt)",
@@ -51,11 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         epilog="example:\n  invgfx video-prior train --clips out/prior/clips --out out/prior/run "
                         "--steps 5000 --threads 2")
     t.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data`")
-    t.add_argument("--out", required=True, help="folder for prior.safetensors (EMA weights), checkpoint.pt, log.csv")
+    t.add_argument("--out", required=True, help=resumed("folder for prior.safetensors (EMA weights), checkpoint.pt, log.csv"))
     t.add_argument("--steps", type=int, default=5000, help="optimiser steps in total (default 5000, as TrainConfig)")
     t.add_argument("--batch", type=int, default=8, help="videos per step (default 8)")
     t.add_argument("--lr", type=float, default=4e-4, help="AdamW learning rate (default 4e-4)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_restart(t)
     t.set_defaults(func=run_train)
 
     c = cmds.add_parser("classifier", help="train the plausibility classifier on noised clips (resumes from "
@@ -68,9 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--threads 2")
     c.add_argument("--clips", required=True, help="folder of shard_*.npz from `video-prior data` (with implausible "
                    "clips); more than 75 clips, as 75 are held out to measure the accuracy")
-    c.add_argument("--out", required=True, help="folder for classifier.safetensors, checkpoint.pt, log.csv")
+    c.add_argument("--out", required=True, help=resumed("folder for classifier.safetensors, checkpoint.pt, log.csv"))
     c.add_argument("--steps", type=int, default=5000, help="optimiser steps in total (default 5000)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_restart(c)
     c.set_defaults(func=run_classifier)
 
     s = cmds.add_parser("sample", help="a PNG grid (and GIF): per class simulated clips, then samples for their first "
@@ -83,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--out out/prior/samples.png --per-class 4")
     s.add_argument("--weights", required=True, help="generative prior .safetensors of `video-prior train`, or the "
                    "name of shipped weights: denoiser (`invgfx models`)")
-    s.add_argument("--out", required=True, help="PNG grid (a GIF of the same rows is written beside it)")
+    s.add_argument("--out", required=True, help=replaced("PNG grid (a GIF of the same rows is written beside it)"))
     s.add_argument("--samples", type=int, default=2, help="samples per scenario (default 2)")
     s.add_argument("--per-class", type=int, default=1, help="unseen scenarios per class (default 1)")
     s.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
@@ -103,7 +108,8 @@ def run_data(args) -> int:
     if args.per_class < 1 or args.implausible_per_class < 0:
         raise DreamPhysicsError(f"--per-class {args.per_class} / --implausible-per-class {args.implausible_per_class}: "
                                 "make at least 1 plausible clip per class (and 0 or more implausible ones)")
-    paths = generate(args.out, args.per_class, args.implausible_per_class, seed=args.seed, size=args.size, workers=args.workers)
+    paths = generate(args.out, args.per_class, args.implausible_per_class, seed=args.seed, size=args.size, workers=args.workers,
+                     resume=not args.restart)
     print(f"{len(paths)} shards in {args.out}")
     return 0
 
@@ -112,7 +118,7 @@ def run_train(args) -> int:
     from invgfx.dreamphysics.learned.train import TrainConfig, train
 
     path = train(args.clips, args.out, TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                                                   threads=args.threads))
+                                                   threads=args.threads), resume=not args.restart)
     print(f"wrote {path}")
     return 0
 
@@ -121,7 +127,8 @@ def run_classifier(args) -> int:
     from invgfx.dreamphysics.learned.classifier import ClassifierTrainConfig, train_classifier
 
     path = train_classifier(args.clips, args.out, ClassifierTrainConfig(steps=args.steps, seed=args.seed,
-                                                                       threads=args.threads))
+                                                                       threads=args.threads),
+                            resume=not args.restart)
     print(f"wrote {path}")
     return 0
 

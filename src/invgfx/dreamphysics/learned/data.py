@@ -81,10 +81,10 @@ def _write_shard(args) -> str:
 
 
 def generate(out: str | Path, n_per_class: int, implausible_per_class: int = 0, seed: int = 0, size: int = SIZE,
-             workers: int = 2, progress: bool = True) -> list[Path]:
+             workers: int = 2, progress: bool = True, resume: bool = True) -> list[Path]:
     """Simulate and render n_per_class plausible and implausible_per_class implausible clips of
-    every class into shards under `out` (resumable: existing shards are kept). Returns the shard
-    paths."""
+    every class into shards under `out` (resumable: existing shards are kept; not `resume`: every
+    shard is made again and other shards in `out` are removed). Returns the shard paths."""
     from multiprocessing import get_context
 
     from tqdm import tqdm
@@ -93,7 +93,10 @@ def generate(out: str | Path, n_per_class: int, implausible_per_class: int = 0, 
     out.mkdir(parents=True, exist_ok=True)
     jobs = _jobs(n_per_class, implausible_per_class, seed)
     shards = [(out / f"shard_{k // SHARD:05d}.npz", jobs[k:k + SHARD], size) for k in range(0, len(jobs), SHARD)]
-    todo = [s for s in shards if not s[0].exists()]
+    if not resume:
+        for stale in set(out.glob("shard_*.npz")) - {s[0] for s in shards}:
+            stale.unlink()
+    todo = [s for s in shards if not (resume and s[0].exists())]
     bar = tqdm(total=len(jobs), initial=(len(shards) - len(todo)) * SHARD, desc="simulate clips", unit="clip",
                disable=not progress)
     if workers <= 1:

@@ -59,9 +59,10 @@ def batch_of(videos: torch.Tensor, captions: list[str], index: torch.Tensor, gen
 
 
 def train(clips_dir: str | Path, out: str | Path, config: TrainConfig, prior: PriorConfig | None = None,
-          progress: bool = True) -> Path:
-    """Train (or resume) a prior on the clips under `clips_dir`; writes `out/prior.safetensors`
-    (EMA weights), `out/checkpoint.pt`, `out/log.csv`. Returns the weights path."""
+          progress: bool = True, resume: bool = True) -> Path:
+    """Train (or, with `resume` and a checkpoint, resume) a prior on the clips under `clips_dir`;
+    writes `out/prior.safetensors` (EMA weights), `out/checkpoint.pt`, `out/log.csv`. Returns the
+    weights path."""
     from tqdm import tqdm
 
     torch.set_num_threads(config.threads)
@@ -80,7 +81,7 @@ def train(clips_dir: str | Path, out: str | Path, config: TrainConfig, prior: Pr
     gen = torch.Generator().manual_seed(config.seed)
     step, seconds = 0, 0.0
     ckpt = out / "checkpoint.pt"
-    if ckpt.exists():
+    if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
