@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     if not args.debug:  # one line per warning, as errors are; --debug keeps where it came from
         warnings.formatwarning = lambda message, category, *rest, **kw: f"invgfx: warning: {message}\n"
+    warnings.showwarning = above_progress_bars(warnings.showwarning)
     try:
         _check_device(args.device)
         _check_outputs(args)
@@ -138,6 +139,23 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"invgfx: error: {_os_error(err)}", file=sys.stderr)
         return 1
+
+
+def above_progress_bars(show):
+    """`show` (a warnings.showwarning) made to write above the progress bars: tqdm clears them,
+    the warning gets a line of its own, and they are drawn again below it, instead of the warning
+    landing in the middle of a bar's line. Wrapping twice gives the same function."""
+    if getattr(show, "above_progress_bars", False):
+        return show
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=file or sys.stderr):
+            show(message, category, filename, lineno, file, line)
+
+    showwarning.above_progress_bars = True
+    return showwarning
 
 
 def _os_error(err: OSError) -> str:

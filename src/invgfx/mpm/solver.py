@@ -7,7 +7,9 @@ arrays inside the step are zero-copy views of them. `Simulator.run` advances wit
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import warnings
 from dataclasses import dataclass, fields, replace
 
@@ -22,7 +24,53 @@ from invgfx.mpm.errors import MPMError
 from invgfx.mpm.materials import MATERIALS, SNOW, PlasticityParams, drucker_prager_alpha
 from invgfx.mpm.timestep import CFL, retime, stable_substep, wave_speed
 
-wp.config.quiet = True
+
+
+def init_warp() -> None:
+    """Initialise Warp once and quietly, before the first kernel: its greeting and its module-load
+    lines are INFO logs, below the level set here; and on a machine without a CUDA driver, Warp's
+    native 'Could not find or load the NVIDIA CUDA driver' line (printed from C onto file
+    descriptor 2) is kept off the terminal of a CPU run. With a driver, Warp's messages stay."""
+    import sys
+
+    wp.config.quiet = True  # Warp < 1.10
+    if hasattr(wp, "LOG_WARNING"):
+        wp.config.log_level = wp.LOG_WARNING
+    silence = contextlib.nullcontext() if _cuda_driver_present() else _native_stderr_to(os.devnull)
+    sys.stderr.flush()
+    with silence:
+        wp.init()
+
+
+def _cuda_driver_present() -> bool:
+    """Whether the CUDA driver library Warp loads (libcuda / nvcuda) can be loaded here."""
+    import ctypes
+    import sys
+
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so", "libcuda.so.1"]
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+@contextlib.contextmanager
+def _native_stderr_to(path: str):
+    """File descriptor 2 (what C code writes to) pointed at `path` for the block."""
+    saved, target = os.dup(2), os.open(path, os.O_WRONLY)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+init_warp()
 
 
 @dataclass
