@@ -23,6 +23,7 @@ EPILOG = """examples:
   invgfx scenes list                         the procedural objects and their parameters
   invgfx scenes make plant --out plant.ply   write a procedural object as a 3DGS PLY
   invgfx render plant.ply --out plant.mp4 --orbit
+  invgfx models                              the weights shipped with invgfx and their names (--checkpoint faces)
 run `invgfx COMMAND --help` for the options of each command.
 
 """ + POLICY
