@@ -187,3 +187,22 @@ def test_blocks_leave_nothing_on_their_open_faces_that_the_undone_grid_cannot_cl
     for seed in range(6):
         res = solve(rules, (48, 40, 12), seed=seed)
         assert res.ok and res.stats["retries"] == 0 and pair_violations(res.grid, rules)[0] == 0
+
+
+def test_an_example_framed_by_its_own_border_tiles_is_synthesised_in_blocks(small_blocks):
+    """Merrell's city lights has a border of its own tiles, as this frame has: edge tiles on each face
+    and a tile of its own at each corner. The whole grid's arc-consistent domains keep no corner
+    tile off the corners, so a box whose open +y face meets the grid's -x border had no tile
+    there; and a later box took an earlier box's open-face tiles as fixed. Both made every box of
+    the first row fail and the whole grid fall back to one search."""
+    frame = np.full((6, 6, 1), 8)  # 8: inside
+    frame[0, :], frame[-1, :], frame[:, 0], frame[:, -1] = 0, 1, 2, 3  # faces -x, +x, -y, +y
+    frame[0, 0], frame[0, -1], frame[-1, 0], frame[-1, -1] = 4, 5, 6, 7  # the corners
+    names = ["edge-x", "edge+x", "edge-y", "edge+y", "corner--", "corner-+", "corner+-", "corner++", "inside"]
+    rules = learn_adjacency([frame], names)
+    res = solve(rules, (36, 20, 1), seed=0, threads=1, blocks=True)
+    assert res.ok and "thread_seconds" in res.stats and res.stats["retries"] == 0  # in blocks, first try
+    expected = np.full((36, 20, 1), 8)
+    expected[0, :], expected[-1, :], expected[:, 0], expected[:, -1] = 0, 1, 2, 3
+    expected[0, 0], expected[0, -1], expected[-1, 0], expected[-1, -1] = 4, 5, 6, 7
+    assert np.array_equal(res.grid, expected)

@@ -162,6 +162,9 @@ BALANCE = 0.5  # the default exponent of the histogram feedback for adjacency ru
 BLOCK_CELLS = 200_000  # tile grids this large are solved in blocks (`_block_search`)
 BLOCK = 64  # tile cells per block side, in x and y; a block takes the whole height
 MARGIN = 4  # cells solved past a block's high x and y sides, kept until a later box solves them again
+RETRIES = ((BLOCK // 2, True), (BLOCK, True), (BLOCK // 2, False))
+"""How a block that does not fit is solved again (`_block_search`): (cells of its done neighbours
+cleared around it, whether the undone grid's faces hold ends), in turn."""
 
 
 def _waves(nbx: int, nby: int) -> list[list[tuple[int, int]]]:
@@ -175,7 +178,7 @@ def _waves(nbx: int, nby: int) -> list[list[tuple[int, int]]]:
     return [waves[t] for t in sorted(waves)]
 
 
-def _block_search(search, rules, tshape, periodic, bounded, choice, base, settings, threads: int, advance=None):
+def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, settings, threads: int, advance=None):
     """Model synthesis in blocks (Merrell 2007/2011) for a large grid: the grid is cut into
     BLOCK x BLOCK columns of the whole height, solved in order, so that the cost per cell does not
     grow with the grid. Each block is solved in a box: the block, a MARGIN past its high x and y
@@ -184,7 +187,12 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, base, settin
     whole solution is kept (the block for good, the margin until a later box solves it again).
     As in Merrell's method the model is kept consistent at all times: with bounded edges, an
     unset ring cell must hold a tile the examples show on that face of their border, as if the
-    grid ended there, so that nothing crosses into undone cells that could not be closed.
+    grid ended there, so that nothing crosses into undone cells that could not be closed. A box
+    starts from `allowed` (Tx, Ty, Tz, T), the grid's edge and pin domains, not from the whole
+    grid's arc-consistent ones: those have dropped the tiles that only end a grid from every
+    cell inside it, and a ring cell that stands for the undone grid needs them (on Merrell's
+    city lights, the first box of a 160 x 160 grid had no tile left where the grid's -x border
+    meets the box's +y ring).
 
     The blocks of one wave (`_waves`) do not touch and run on `threads` threads (the compiled
     search releases the GIL). A block that does not fit is solved again after its wave with
@@ -200,7 +208,6 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, base, settin
     X, Y, _ = tshape
     T = rules.n_tiles
     one_tile = np.eye(T, dtype=bool)
-    dom = base.reshape(*tshape, T)
     tiles = np.full(tshape, -1, np.int64)  # the model so far; -1: not set
     sub_periodic = (False, False, periodic[2])
     problems: dict = {}
@@ -208,30 +215,35 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, base, settin
     counts = {"decisions": 0, "backtracks": 0, "resets": 0}
     lock = threading.Lock()
 
-    def fit(free, part) -> bool:
+    def fit(free, part, ends=True) -> bool:
         """Solve the cells of the box `free` (x0, x1, y0, y1) anew, with the set cells of the
-        ring around it fixed, and write the solution (free cells and unset ring cells) into
-        `tiles`. -> False, with `tiles` unchanged, if it cannot be done."""
+        ring around it fixed, and write the box's cells into `tiles` (not the ring's: an unset
+        ring cell stays the undone grid, which a later box would otherwise take as fixed).
+        -> False, with `tiles` unchanged, if it cannot be done."""
         t0 = time.thread_time()
         x0, x1, y0, y1 = free
         bx0, bx1, by0, by1 = max(0, x0 - 1), min(X, x1 + 1), max(0, y0 - 1), min(Y, y1 + 1)
         ring = tiles[bx0:bx1, by0:by1].copy()
         ring[x0 - bx0:x1 - bx0, y0 - by0:y1 - by0] = -1
-        domains = dom[bx0:bx1, by0:by1].copy()
-        changed = ring >= 0  # the cells whose domains now differ from the (arc-consistent) base
-        domains[changed] = one_tile[ring[changed]]
-        if bounded:  # an unset ring cell stands for the undone grid: it must be able to end there
+        domains = allowed[bx0:bx1, by0:by1].copy()
+        set_ = ring >= 0
+        domains[set_] = one_tile[ring[set_]]
+        if bounded and ends:
+            # A face of the ring with no cell set stands for the undone grid: its cells must hold
+            # tiles the examples show on that face of their border, as if the grid ended there, so
+            # that nothing leaves the box that could not be closed. A face that an earlier box has
+            # partly set is left free: that box ended its solution towards another face, and both
+            # ends at once may have no tile; the later box that solves those cells closes them.
             for face, d, there in ((np.s_[0], 1, bx0 < x0), (np.s_[-1], 0, bx1 > x1),
                                    (np.s_[:, 0], 3, by0 < y0), (np.s_[:, -1], 2, by1 > y1)):
-                if there:
-                    domains[face][ring[face] < 0] &= rules.boundary[d]
-                    changed[face] = True
+                if there and not set_[face].any():
+                    domains[face] &= rules.boundary[d]
         shape = domains.shape[:3]
         with lock:
             if shape not in problems:
                 problems[shape] = _problem(rules, shape, sub_periodic, choice)
         problem, out = problems[shape], None
-        start, bad = _consistent(search, problem, domains.reshape(-1, T), np.flatnonzero(changed))
+        start, bad = _consistent(search, problem, domains.reshape(-1, T))
         if bad < 0:
             cells = int(np.prod(shape))
             out = search.search(problem, start, replace(settings, seed=settings.seed * 1_000_003 + part,
@@ -244,8 +256,8 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, base, settin
                     counts[k] += getattr(out, k)
         if out is None or out.status != reference.SOLVED:
             return False
-        box = tiles[bx0:bx1, by0:by1]
-        np.copyto(box, out.tiles.reshape(shape), where=ring < 0)
+        inside = (slice(x0 - bx0, x1 - bx0), slice(y0 - by0, y1 - by0))
+        tiles[x0:x1, y0:y1] = out.tiles.reshape(shape)[inside]
         return True
 
     def block(i, j):
@@ -261,11 +273,11 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, base, settin
         for wave in _waves(nbx, nby):
             fitted = list(pool.map(lambda ij: fit(box(ij), 1 + ij[0] + nbx * ij[1]), wave))
             for ij, ok in zip(wave, fitted):  # the misfits, one at a time, in block order
-                for k, reach in enumerate((BLOCK // 2, BLOCK)):
+                for k, (reach, ends) in enumerate(RETRIES):
                     if ok:
                         break
                     retries += 1
-                    ok = fit(box(ij, reach), 1 + ij[0] + nbx * ij[1] + (k + 1) * n_blocks)
+                    ok = fit(box(ij, reach), 1 + ij[0] + nbx * ij[1] + (k + 1) * n_blocks, ends)
                 if not ok:
                     return None
             if advance is not None:
@@ -438,7 +450,8 @@ def solve(
             stats["thread_seconds"], stats["retries"] = outcome.thread_seconds, outcome.retries
         return SolveResult(grid, tiles, ok, msg, where, stats)
 
-    base, bad = _consistent(search, problem, _tile_domains(rules, tshape, size, periodic, bounded, pins).reshape(cells, -1))
+    allowed = _tile_domains(rules, tshape, size, periodic, bounded, pins)
+    base, bad = _consistent(search, problem, allowed.reshape(cells, -1))
     if bad >= 0:
         decided = np.where(base.sum(1) == 1, base.argmax(1), -1)
         return result(decided, False, _explain(search, rules, tshape, size, periodic, bounded, pins), bad)
@@ -451,7 +464,7 @@ def solve(
         bar = tqdm(total=cells, desc="solve", unit="cell", leave=False)
     out = None
     if in_blocks:
-        out = _block_search(search, rules, tshape, periodic, bounded, choice, base, settings, threads,
+        out = _block_search(search, rules, tshape, periodic, bounded, choice, allowed, settings, threads,
                             None if bar is None else bar.update)
     if out is None:  # small, periodic in x or y, or a block that would not fit: one search
         if bar is not None:
