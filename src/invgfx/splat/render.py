@@ -8,10 +8,13 @@ The rules are those of 3D Gaussian Splatting (and gsplat), so results match thei
 `invgfx.splat.reference.render_reference` evaluates the same rules densely, pixel by pixel,
 and the tests hold this renderer to it.
 
-The CPU path is pure PyTorch: Gaussians are binned into square tiles; each (tile, Gaussian)
-pair evaluates only the tile's pixels, and the front-to-back product of (1 - alpha) is a
-segmented cumulative sum of log(1 - alpha) along the depth-sorted pairs of each tile.
-On CUDA, `backend="gsplat"` uses gsplat's kernels with the same arguments.
+The torch path (any device) is pure PyTorch: Gaussians are binned into square tiles; each
+(tile, Gaussian) pair evaluates only the tile's pixels, and the front-to-back product of
+(1 - alpha) is a segmented cumulative sum of log(1 - alpha) along the depth-sorted pairs of each
+tile.
+`backend="numba"` runs the same rules as compiled, multi-threaded CPU kernels
+(`invgfx.splat.numba_backend`); on CUDA, `backend="gsplat"` uses gsplat's kernels with the same
+arguments.
 """
 
 from __future__ import annotations
@@ -100,18 +103,22 @@ def project_gaussians(means: Tensor, covars: Tensor, opacities: Tensor, viewmat:
     return Projection(means2d, conics, z, extents, visible)
 
 
-def _tile_pairs(means2d: Tensor, extents: Tensor, width: int, height: int, tile: int) -> tuple[Tensor, Tensor]:
-    """(pair Gaussian index, pair tile id) for every tile each Gaussian's pixel box touches.
-    Gaussians are assumed depth-sorted; pairs come back sorted by tile, then depth."""
-    n_tx = (width + tile - 1) // tile
-    n_ty = (height + tile - 1) // tile
+def tile_ranges(means2d: Tensor, extents: Tensor, width: int, height: int, tile: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """First and last tile column and row (N,) int64 of the tiles each Gaussian's pixel box
+    touches (an empty range where last < first). means2d, extents (N, 2) in px."""
     # First and last pixel whose centre (j + 0.5) lies within the box.
     col0 = torch.ceil(means2d[:, 0] - extents[:, 0] - 0.5).clamp(0, width - 1)
     col1 = torch.floor(means2d[:, 0] + extents[:, 0] - 0.5).clamp(0, width - 1)
     row0 = torch.ceil(means2d[:, 1] - extents[:, 1] - 0.5).clamp(0, height - 1)
     row1 = torch.floor(means2d[:, 1] + extents[:, 1] - 0.5).clamp(0, height - 1)
-    tx0, tx1 = (col0 // tile).long(), (col1 // tile).long()
-    ty0, ty1 = (row0 // tile).long(), (row1 // tile).long()
+    return (col0 // tile).long(), (col1 // tile).long(), (row0 // tile).long(), (row1 // tile).long()
+
+
+def _tile_pairs(means2d: Tensor, extents: Tensor, width: int, height: int, tile: int) -> tuple[Tensor, Tensor]:
+    """(pair Gaussian index, pair tile id) for every tile each Gaussian's pixel box touches.
+    Gaussians are assumed depth-sorted; pairs come back sorted by tile, then depth."""
+    n_tx = (width + tile - 1) // tile
+    tx0, tx1, ty0, ty1 = tile_ranges(means2d, extents, width, height, tile)
     nx = (tx1 - tx0 + 1).clamp_min(0)
     ny = (ty1 - ty0 + 1).clamp_min(0)
     counts = nx * ny
@@ -332,7 +339,8 @@ def render_gaussians(means: Tensor, opacities: Tensor, colors: Tensor, viewmat: 
     sh_rotations (N, 3, 3): rotation of each Gaussian since its SH were fitted (the physics'
     polar rotation), so view directions are turned back into the Gaussian's frame;
     viewmat (4, 4) world -> camera (x right, y down, z forward); K (3, 3);
-    background (3,) RGB, black if None; backend "torch" (any device) or "gsplat" (CUDA).
+    background (3,) RGB, black if None; backend "torch" (any device), "numba" (compiled,
+    CPU float32/float64) or "gsplat" (CUDA).
     """
     n = means.shape[0]
     if covars is None:
@@ -353,15 +361,19 @@ def render_gaussians(means: Tensor, opacities: Tensor, colors: Tensor, viewmat: 
         from invgfx.splat.gsplat_backend import render_gsplat
 
         return render_gsplat(means, opacities, colors, covars, viewmat, K, width, height, sh_rotations, background, eps2d, near)
-    if backend != "torch":
-        raise SplatError(f"render_gaussians: backend {backend!r} is not one of 'torch', 'gsplat'")
+    if backend == "numba":
+        from invgfx.splat.numba_backend import rasterize_numba as rasterize_fn
+    elif backend == "torch":
+        rasterize_fn = rasterize
+    else:
+        raise SplatError(f"render_gaussians: backend {backend!r} is not one of 'numba', 'torch', 'gsplat'")
 
     proj = project_gaussians(means, covars, opacities, viewmat, K, width, height, eps2d, near)
     rgb = view_colors(colors, means, viewmat, sh_rotations)
     vis = proj.visible.nonzero().squeeze(1)
     features = torch.cat([rgb[vis], proj.depths[vis, None]], 1)
-    blended, alpha = rasterize(proj.means2d[vis], proj.conics[vis], opacities[vis], features, proj.depths[vis].detach(),
-                               proj.extents[vis], width, height, tile_size)
+    blended, alpha = rasterize_fn(proj.means2d[vis], proj.conics[vis], opacities[vis], features,
+                                  proj.depths[vis].detach(), proj.extents[vis], width, height, tile_size)
     image = blended[..., :3] + (1 - alpha)[..., None] * background
     depth = blended[..., 3] / alpha.clamp_min(1e-10)
     return RenderResult(image.permute(2, 0, 1), alpha, depth)
