@@ -9,10 +9,10 @@ tile ranges shared), in the structure of the 3DGS CUDA rasteriser:
   the last contributor in the tile's list;
 * the backward pass walks the same list back to front from each pixel's last contributor,
   rebuilding the transmittance before each entry as T / (1 - alpha).
-Tiles run in parallel over numba's threads (`prange`), as many as torch uses. The backward writes each (tile, Gaussian)
-pair's gradient to its own row, and rows are summed per Gaussian in depth order, so there are no
-atomics and the result does not depend on the number of threads or on scheduling: it is
-bitwise the same for any thread count.
+Tiles run in parallel over numba's threads (`prange`), as many as torch uses. The backward
+writes each (tile, Gaussian) pair's gradient to its own row, and rows are summed per Gaussian
+in depth order, so there are no atomics and the result does not depend on the number of
+threads or on scheduling: it is bitwise the same for any thread count.
 
 Projection, view-dependent colour and the covariances stay in torch (differentiable, and cheap
 next to compositing). Kernels compile on first use and are cached on disk (`cache=True`).
@@ -37,7 +37,10 @@ from invgfx.splat.errors import SplatError
 from invgfx.splat.render import ALPHA_MAX, ALPHA_MIN, T_MIN, tile_ranges
 
 N_PARAMS = 6  # gradient columns before the features: mean x, mean y, conic a, b, c, opacity
-TILES_PER_CHUNK = 4  # tiles a thread takes at a time: a solid object makes tile costs uneven
+# Iterations a thread takes at a time: tiles cost unevenly (a solid object's saturate early,
+# its edges' do not), Gaussians about evenly.
+TILES_PER_CHUNK = 4
+GAUSSIANS_PER_CHUNK = 4096
 # Only pixels on the chords of a Gaussian's alpha >= 1/255 ellipse are evaluated; these margins
 # keep the chords a superset of it, and the alpha test itself decides.
 POWER_SLACK = 1e-6
@@ -58,26 +61,25 @@ def _bin(order, ranges, n_tx, n_tiles):
     order (N,) Gaussian indices nearest first; ranges (N, 4) int first/last tile column and row.
     Returns tile_start (n_tiles + 1,) int64 offsets into pair_gauss (P,) int32 (tile-major,
     nearest first within a tile), and, for the per-Gaussian sum of the backward, gauss_start
-    (N + 1,) int64 offsets (by depth rank) into pair_slot (P,) int32, the pairs' positions.
+    (N + 1,) int64 offsets (by Gaussian index) into pair_slot (P,) int32, the pairs' positions.
     """
     n = order.shape[0]
     tile_start = np.zeros(n_tiles + 1, np.int64)
     gauss_start = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        g = order[i]
+    for g in range(n):
         for ty in range(ranges[g, 2], ranges[g, 3] + 1):
             for tx in range(ranges[g, 0], ranges[g, 1] + 1):
                 tile_start[ty * n_tx + tx + 1] += 1
-        gauss_start[i + 1] = gauss_start[i] + (max(ranges[g, 1] - ranges[g, 0] + 1, 0)
+        gauss_start[g + 1] = gauss_start[g] + (max(ranges[g, 1] - ranges[g, 0] + 1, 0)
                                                * max(ranges[g, 3] - ranges[g, 2] + 1, 0))
     for t in range(n_tiles):
         tile_start[t + 1] += tile_start[t]
     cursor = tile_start[:-1].copy()
     pair_gauss = np.empty(tile_start[-1], np.int32)
     pair_slot = np.empty(tile_start[-1], np.int32)
-    k = 0
-    for i in range(n):
+    for i in range(n):  # nearest first, so each tile's list is depth-sorted
         g = order[i]
+        k = gauss_start[g]
         for ty in range(ranges[g, 2], ranges[g, 3] + 1):
             for tx in range(ranges[g, 0], ranges[g, 1] + 1):
                 t = ty * n_tx + tx
@@ -174,18 +176,17 @@ def _forward(means2d, conics, opacities, features, tile_start, pair_gauss, width
 
 @njit(cache=True, parallel=True)
 def _backward(means2d, conics, opacities, features, tile_start, pair_gauss, width, height, tile, t_final, last,
-              grad_out, grad_acc):
+              grad_out, grad_acc, grads):
     """Gradients of each (tile, Gaussian) pair, walking each tile's list back to front.
 
     Inputs as `_forward` plus its t_final, last and the output gradients grad_out (H, W, C),
-    grad_acc (H, W) (acc = 1 - t_final). Returns (P, 6 + C): d/d(mean x, mean y, conic a, b, c,
-    opacity, features) summed over the tile's pixels. With s = g . f_i + g_acc per pixel:
+    grad_acc (H, W) (acc = 1 - t_final). Writes grads (P, 6 + C), zeros on entry: d/d(mean x,
+    mean y, conic a, b, c, opacity, features) of each pair, summed over its tile's pixels. With s = g . f_i + g_acc per pixel:
     dL/df_i = w_i g, dL/dalpha_i = T_i s_i - (sum_{j>i} w_j s_j) / (1 - alpha_i), and nothing
     through alpha where the 0.99 clamp holds.
     """
     n_tx = (width + tile - 1) // tile
     n_ch = features.shape[1]
-    grads = np.zeros((pair_gauss.shape[0], N_PARAMS + n_ch), features.dtype)
     for t in prange(tile_start.shape[0] - 1):
         x0, y0 = t % n_tx * tile, t // n_tx * tile
         nx, ny = min(tile, width - x0), min(tile, height - y0)
@@ -242,24 +243,21 @@ def _backward(means2d, conics, opacities, features, tile_start, pair_gauss, widt
                         acc[5] += grad_alpha * alpha / opacity
             for j in range(N_PARAMS + n_ch):
                 grads[k, j] = acc[j]
-    return grads
 
 
 @njit(cache=True, parallel=True)
-def _sum_pairs(pair_grads, order, gauss_start, pair_slot):
-    """(N, 6 + C) per-Gaussian gradients: each Gaussian's pair rows (P, 6 + C), summed in a fixed order."""
-    grads = np.zeros((order.shape[0], pair_grads.shape[1]), pair_grads.dtype)
-    for i in prange(order.shape[0]):
-        g = order[i]
-        for k in range(gauss_start[i], gauss_start[i + 1]):
+def _sum_pairs(pair_grads, gauss_start, pair_slot, grads):
+    """Writes grads (N, 6 + C), zeros on entry: each Gaussian's pair rows of pair_grads (P, 6 + C),
+    summed in a fixed order (its tiles', row-major)."""
+    for g in prange(grads.shape[0]):
+        for k in range(gauss_start[g], gauss_start[g + 1]):
             for j in range(pair_grads.shape[1]):
                 grads[g, j] += pair_grads[pair_slot[k], j]
-    return grads
 
 
-def _launch(kernel, *args):
+def _launch(kernel, chunk: int, *args):
     """Run a parallel kernel on as many threads as torch uses (`torch.set_num_threads` governs
-    both), taking TILES_PER_CHUNK tiles at a time."""
+    both), handing out `chunk` iterations at a time."""
     global _launch_pid
     if _launch_pid is None:
         # numba's thread pool shares torch's libgomp, and starting it resets the OpenMP thread
@@ -269,8 +267,8 @@ def _launch(kernel, *args):
         torch.set_num_threads(threads)
     _launch_pid = os.getpid()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    with numba.parallel_chunksize(TILES_PER_CHUNK):
-        return kernel(*args)
+    with numba.parallel_chunksize(chunk):
+        kernel(*args)
 
 
 def _arrays(*tensors: Tensor) -> list[np.ndarray]:
@@ -280,7 +278,7 @@ def _arrays(*tensors: Tensor) -> list[np.ndarray]:
 
 class _Rasterize(torch.autograd.Function):
     """The compiled forward and backward as one autograd node (see `rasterize_numba`); bins is
-    `_bin`'s result plus the depth order."""
+    `_bin`'s result."""
 
     @staticmethod
     def forward(ctx, means2d, conics, opacities, features, bins, width, height, tile):
@@ -288,7 +286,7 @@ class _Rasterize(torch.autograd.Function):
         out = np.empty((height, width, features.shape[1]), arrays[3].dtype)
         t_final = np.empty((height, width), arrays[3].dtype)
         last = np.empty((height, width), np.int32)
-        _launch(_forward, *arrays, bins[0], bins[1], width, height, tile, out, t_final, last)
+        _launch(_forward, TILES_PER_CHUNK, *arrays, bins[0], bins[1], width, height, tile, out, t_final, last)
         ctx.save_for_backward(means2d, conics, opacities, features)
         ctx.state = (bins, width, height, tile, t_final, last)
         return torch.from_numpy(out), torch.from_numpy(1.0 - t_final)
@@ -298,8 +296,14 @@ class _Rasterize(torch.autograd.Function):
         bins, width, height, tile, t_final, last = ctx.state
         arrays = _arrays(*ctx.saved_tensors)
         grad_out, grad_acc = _arrays(grad_out.to(ctx.saved_tensors[3].dtype), grad_acc.to(ctx.saved_tensors[3].dtype))
-        pair_grads = _launch(_backward, *arrays, bins[0], bins[1], width, height, tile, t_final, last, grad_out, grad_acc)
-        grads = torch.from_numpy(_launch(_sum_pairs, pair_grads, bins[4], bins[3], bins[2]))
+        # Outputs are zeroed here, not in the kernels: a parallel np.zeros there would be handed
+        # out in chunks of a few elements.
+        pair_grads = np.zeros((len(bins[1]), N_PARAMS + arrays[3].shape[1]), arrays[3].dtype)
+        _launch(_backward, TILES_PER_CHUNK, *arrays, bins[0], bins[1], width, height, tile, t_final, last, grad_out,
+                grad_acc, pair_grads)
+        grads = np.zeros((len(bins[3]) - 1, pair_grads.shape[1]), pair_grads.dtype)
+        _launch(_sum_pairs, GAUSSIANS_PER_CHUNK, pair_grads, bins[3], bins[2], grads)
+        grads = torch.from_numpy(grads)
         return grads[:, :2], grads[:, 2:5], grads[:, 5], grads[:, N_PARAMS:], None, None, None, None
 
 
@@ -317,9 +321,7 @@ def rasterize_numba(means2d: Tensor, conics: Tensor, opacities: Tensor, features
     order = torch.argsort(depths)  # as `rasterize`, so that equal depths keep the same order
     ranges = torch.stack(tile_ranges(means2d.detach(), extents, width, height, tile_size), 1).int()
     n_tx, n_ty = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
-    order_np = order.numpy()
-    tile_start, pair_gauss, pair_slot, gauss_start = _bin(order_np, ranges.numpy(), n_tx, n_tx * n_ty)
-    bins = (tile_start, pair_gauss, pair_slot, gauss_start, order_np)
+    bins = _bin(order.numpy(), ranges.numpy(), n_tx, n_tx * n_ty)
     dtype = torch.promote_types(means2d.dtype, features.dtype)
     return _Rasterize.apply(means2d.to(dtype), conics.to(dtype), opacities.to(dtype), features.to(dtype), bins,
                             width, height, tile_size)
