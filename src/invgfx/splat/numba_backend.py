@@ -176,12 +176,14 @@ def _forward(means2d, conics, opacities, features, tile_start, pair_gauss, width
 
 @njit(cache=True, parallel=True)
 def _backward(means2d, conics, opacities, features, tile_start, pair_gauss, width, height, tile, t_final, last,
-              grad_out, grad_acc, grads):
+              grad_out, grad_acc, grads, tile_last):
     """Gradients of each (tile, Gaussian) pair, walking each tile's list back to front.
 
     Inputs as `_forward` plus its t_final, last and the output gradients grad_out (H, W, C),
-    grad_acc (H, W) (acc = 1 - t_final). Writes grads (P, 6 + C), zeros on entry: d/d(mean x,
-    mean y, conic a, b, c, opacity, features) of each pair, summed over its tile's pixels. With s = g . f_i + g_acc per pixel:
+    grad_acc (H, W) (acc = 1 - t_final). Writes grads (P, 6 + C): d/d(mean x, mean y, conic a,
+    b, c, opacity, features) of each pair, summed over its tile's pixels, for the pairs up to
+    tile_last (n_tiles,), the last one any pixel of the tile reached (the rows after it, never
+    composited, are left unwritten). With s = g . f_i + g_acc per pixel:
     dL/df_i = w_i g, dL/dalpha_i = T_i s_i - (sum_{j>i} w_j s_j) / (1 - alpha_i), and nothing
     through alpha where the 0.99 clamp holds.
     """
@@ -203,7 +205,8 @@ def _backward(means2d, conics, opacities, features, tile_start, pair_gauss, widt
             for ch in range(n_ch):
                 g_out[p, ch] = grad_out[y, x, ch]
         acc = np.empty(N_PARAMS + n_ch)
-        for k in range(last_t.max(), tile_start[t] - 1, -1):
+        tile_last[t] = last_t.max()
+        for k in range(tile_last[t], tile_start[t] - 1, -1):
             g = pair_gauss[k]
             a, b, c, opacity = conics[g, 0], conics[g, 1], conics[g, 2], opacities[g]
             cutoff = math.log(opacity / ALPHA_MIN) + POWER_SLACK
@@ -246,13 +249,19 @@ def _backward(means2d, conics, opacities, features, tile_start, pair_gauss, widt
 
 
 @njit(cache=True, parallel=True)
-def _sum_pairs(pair_grads, gauss_start, pair_slot, grads):
-    """Writes grads (N, 6 + C), zeros on entry: each Gaussian's pair rows of pair_grads (P, 6 + C),
-    summed in a fixed order (its tiles', row-major)."""
+def _sum_pairs(pair_grads, tile_last, ranges, n_tx, gauss_start, pair_slot, grads):
+    """Writes grads (N, 6 + C), zeros on entry: the sum of each Gaussian's pair rows of pair_grads
+    (P, 6 + C) in a fixed order (its tiles', row-major), skipping pairs past their tile's
+    tile_last; ranges, gauss_start and pair_slot as `_bin`'s."""
     for g in prange(grads.shape[0]):
-        for k in range(gauss_start[g], gauss_start[g + 1]):
-            for j in range(pair_grads.shape[1]):
-                grads[g, j] += pair_grads[pair_slot[k], j]
+        k = gauss_start[g]
+        for ty in range(ranges[g, 2], ranges[g, 3] + 1):
+            for tx in range(ranges[g, 0], ranges[g, 1] + 1):
+                slot = pair_slot[k]
+                k += 1
+                if slot <= tile_last[ty * n_tx + tx]:
+                    for j in range(pair_grads.shape[1]):
+                        grads[g, j] += pair_grads[slot, j]
 
 
 def _launch(kernel, chunk: int, *args):
@@ -278,33 +287,34 @@ def _arrays(*tensors: Tensor) -> list[np.ndarray]:
 
 class _Rasterize(torch.autograd.Function):
     """The compiled forward and backward as one autograd node (see `rasterize_numba`); bins is
-    `_bin`'s result."""
+    `_bin`'s result for the tile ranges (N, 4)."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, opacities, features, bins, width, height, tile):
+    def forward(ctx, means2d, conics, opacities, features, bins, ranges, width, height, tile):
         arrays = _arrays(means2d, conics, opacities, features)
         out = np.empty((height, width, features.shape[1]), arrays[3].dtype)
         t_final = np.empty((height, width), arrays[3].dtype)
         last = np.empty((height, width), np.int32)
         _launch(_forward, TILES_PER_CHUNK, *arrays, bins[0], bins[1], width, height, tile, out, t_final, last)
         ctx.save_for_backward(means2d, conics, opacities, features)
-        ctx.state = (bins, width, height, tile, t_final, last)
+        ctx.state = (bins, ranges, width, height, tile, t_final, last)
         return torch.from_numpy(out), torch.from_numpy(1.0 - t_final)
 
     @staticmethod
     def backward(ctx, grad_out, grad_acc):
-        bins, width, height, tile, t_final, last = ctx.state
+        bins, ranges, width, height, tile, t_final, last = ctx.state
         arrays = _arrays(*ctx.saved_tensors)
         grad_out, grad_acc = _arrays(grad_out.to(ctx.saved_tensors[3].dtype), grad_acc.to(ctx.saved_tensors[3].dtype))
-        # Outputs are zeroed here, not in the kernels: a parallel np.zeros there would be handed
-        # out in chunks of a few elements.
-        pair_grads = np.zeros((len(bins[1]), N_PARAMS + arrays[3].shape[1]), arrays[3].dtype)
+        pair_grads = np.empty((len(bins[1]), N_PARAMS + arrays[3].shape[1]), arrays[3].dtype)
+        tile_last = np.empty(len(bins[0]) - 1, np.int64)
         _launch(_backward, TILES_PER_CHUNK, *arrays, bins[0], bins[1], width, height, tile, t_final, last, grad_out,
-                grad_acc, pair_grads)
+                grad_acc, pair_grads, tile_last)
+        # zeroed here, not in the kernel: a parallel np.zeros there is handed out a few elements a chunk
         grads = np.zeros((len(bins[3]) - 1, pair_grads.shape[1]), pair_grads.dtype)
-        _launch(_sum_pairs, GAUSSIANS_PER_CHUNK, pair_grads, bins[3], bins[2], grads)
+        _launch(_sum_pairs, GAUSSIANS_PER_CHUNK, pair_grads, tile_last, ranges, (width + tile - 1) // tile, bins[3],
+                bins[2], grads)
         grads = torch.from_numpy(grads)
-        return grads[:, :2], grads[:, 2:5], grads[:, 5], grads[:, N_PARAMS:], None, None, None, None
+        return grads[:, :2], grads[:, 2:5], grads[:, 5], grads[:, N_PARAMS:], None, None, None, None, None
 
 
 def rasterize_numba(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor,
@@ -321,7 +331,8 @@ def rasterize_numba(means2d: Tensor, conics: Tensor, opacities: Tensor, features
     order = torch.argsort(depths)  # as `rasterize`, so that equal depths keep the same order
     ranges = torch.stack(tile_ranges(means2d.detach(), extents, width, height, tile_size), 1).int()
     n_tx, n_ty = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
-    bins = _bin(order.numpy(), ranges.numpy(), n_tx, n_tx * n_ty)
+    ranges = ranges.numpy()
+    bins = _bin(order.numpy(), ranges, n_tx, n_tx * n_ty)
     dtype = torch.promote_types(means2d.dtype, features.dtype)
     return _Rasterize.apply(means2d.to(dtype), conics.to(dtype), opacities.to(dtype), features.to(dtype), bins,
-                            width, height, tile_size)
+                            ranges, width, height, tile_size)
