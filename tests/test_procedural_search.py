@@ -56,6 +56,19 @@ def test_same_backtracks_repairs_and_failures(rules):
     assert "3,3,4=door-y" in _same((10, 10, 6), rules, pins=pins).message  # impossible pin, same report
 
 
+def test_a_search_that_keeps_repairing_starts_again_with_another_seed(rules, monkeypatch):
+    """Randomised restarts (solver._restarting): after RESTART_RESETS block repairs, then twice as
+    many, a search begins again from its first cell; both engines restart alike. A user's own
+    max_resets means exactly that many repairs and no restart."""
+    from invgfx.procedural import solver
+
+    monkeypatch.setattr(solver, "RESTART_RESETS", 1)
+    res = _same((24, 24, 8), rules, seed=0, backtrack_limit=0)
+    assert res.ok and res.stats["restarts"] >= 1 and pair_violations(res.grid, rules)[0] == 0
+    assert res.stats["resets"] >= res.stats["restarts"]  # every attempt but the last used up its allowance
+    assert _same((24, 24, 8), rules, seed=0, backtrack_limit=0, max_resets=50).stats["restarts"] == 0
+
+
 def test_same_grids_with_more_than_64_tiles():
     """Two 64-bit words per domain (81 patterns), with backtracking, and a give-up."""
     r = learn_overlapping([np.random.default_rng(1).integers(0, 2, (9, 9, 1))], ["a", "b"], n=3, periodic_input=True)
@@ -162,6 +175,7 @@ def test_a_block_that_does_not_fit_is_solved_again_with_its_neighbours(small_blo
     rules = learn_adjacency([grid], names)
     size = (36, 20, grid.shape[2])
     block = 4 * 1_000_003 + 1 + 2 + 5 * 1  # block (2, 1)'s first try: seed 4, part 1 + i + nbx j
+    monkeypatch.setattr(small_blocks, "RESTART_RESETS", 10**9)  # its search gives up at once, not restarting
     _failing(small_blocks, monkeypatch, lambda shape, seed, calls: seed == block)
     res = solve(rules, size, seed=4)
     assert res.ok and res.stats["retries"] == 1 and pair_violations(res.grid, rules)[0] == 0

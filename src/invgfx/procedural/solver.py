@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -96,7 +96,8 @@ class SolveResult:
         thread_seconds (a large grid, solved in blocks: CPU seconds of each worker thread, then of
         the retries), retries (blocks solved again),
         load_seconds (loading the compiled search, the first solve of a process), cells_per_second,
-    decisions, backtracks, resets, engine (the search module that ran)."""
+    decisions, backtracks, resets (block repairs), restarts (searches begun again, `_restarting`),
+    engine (the search module that ran)."""
 
     grid: np.ndarray
     tiles: np.ndarray
@@ -167,6 +168,40 @@ RETRIES = ((BLOCK // 2, True), (BLOCK, True), (BLOCK // 2, False))
 cleared around it, whether the undone grid's faces hold ends), in turn."""
 
 
+RESTART_RESETS = 8
+"""A search left to its default allowance of block repairs starts again from its first cell, with
+another seed, after this many, and with twice the allowance each time, until the allowance is the
+default (`_restarting`)."""
+
+
+def max_repairs(cells: int) -> int:
+    """The default allowance of block repairs for a search over `cells` tile cells."""
+    return 20 + cells // 500
+
+
+def _restarting(search, problem, base, settings, restarts: bool, progress=None):
+    """search.search, with randomised restarts when `restarts`: a backtracking search's time over
+    seeds has a heavy tail (Merrell's gadgets example at 80x80x20: 175 to 9,235 backtracks and 3 to
+    144 block repairs per seed), and a search that is still repairing after RESTART_RESETS repairs
+    is more likely to finish sooner from a fresh start than where it is. Restart k draws from
+    (settings.seed, k). Counts in the outcome are summed over the attempts; .restarts says how many
+    there were. Without `restarts` (a user's own max_resets), one search."""
+    limit, k, counts = (RESTART_RESETS if restarts else settings.max_resets), 0, {}
+    while True:
+        final = limit >= settings.max_resets
+        seed = settings.seed if k == 0 else int(np.random.SeedSequence([settings.seed, k]).generate_state(1)[0])
+        out = search.search(problem, base, replace(settings, seed=seed, max_resets=min(limit, settings.max_resets)),
+                            progress=progress)
+        for key in ("decisions", "backtracks", "resets"):
+            counts[key] = counts.get(key, 0) + getattr(out, key)
+        if out.status != reference.GAVE_UP or final:
+            break
+        limit, k = 2 * limit, k + 1
+    out.decisions, out.backtracks, out.resets = counts["decisions"], counts["backtracks"], counts["resets"]
+    out.restarts = k
+    return out
+
+
 def _waves(nbx: int, nby: int) -> list[list[tuple[int, int]]]:
     """Blocks (i, j) grouped by i + 2 j. Block (i, j) with its margin and ring reaches the blocks
     (i - 1, j), (i, j - 1), (i + 1, j - 1) (all of lower waves) and undone ones; the boxes of one
@@ -178,7 +213,8 @@ def _waves(nbx: int, nby: int) -> list[list[tuple[int, int]]]:
     return [waves[t] for t in sorted(waves)]
 
 
-def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, settings, threads: int, advance=None):
+def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, settings, threads: int, advance=None,
+                  restarts: bool = True):
     """Model synthesis in blocks (Merrell 2007/2011) for a large grid: the grid is cut into
     BLOCK x BLOCK columns of the whole height, solved in order, so that the cost per cell does not
     grow with the grid. Each block is solved in a box: the block, a MARGIN past its high x and y
@@ -203,7 +239,6 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, set
     thread, then of the retries) and .retries (boxes solved again)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
-    from dataclasses import replace
 
     X, Y, _ = tshape
     T = rules.n_tiles
@@ -212,7 +247,7 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, set
     sub_periodic = (False, False, periodic[2])
     problems: dict = {}
     seconds: dict = {}  # thread -> CPU seconds
-    counts = {"decisions": 0, "backtracks": 0, "resets": 0}
+    counts = {"decisions": 0, "backtracks": 0, "resets": 0, "restarts": 0}
     lock = threading.Lock()
 
     def fit(free, part, ends=True) -> bool:
@@ -246,8 +281,8 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, set
         start, bad = _consistent(search, problem, domains.reshape(-1, T))
         if bad < 0:
             cells = int(np.prod(shape))
-            out = search.search(problem, start, replace(settings, seed=settings.seed * 1_000_003 + part,
-                                                        max_resets=20 + cells // 500))
+            out = _restarting(search, problem, start, replace(settings, seed=settings.seed * 1_000_003 + part,
+                                                              max_resets=max_repairs(cells)), restarts)
         with lock:
             key = threading.get_ident()
             seconds[key] = seconds.get(key, 0.0) + time.thread_time() - t0
@@ -283,6 +318,7 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, set
             if advance is not None:
                 advance(sum((x1 - x0) * (y1 - y0) for x0, x1, y0, y1 in (block(*ij) for ij in wave)) * tshape[2])
     out = reference.Outcome(reference.SOLVED, -1, tiles.ravel(), counts["decisions"], counts["backtracks"], counts["resets"])
+    out.restarts = counts["restarts"]
     main = threading.get_ident()
     out.thread_seconds = [v for k, v in seconds.items() if k != main] + [seconds.get(main, 0.0)]
     out.retries = retries
@@ -445,7 +481,7 @@ def solve(
         seconds = time.perf_counter() - t0
         stats = {"seconds": seconds, "cells": cells, "cells_per_second": cells / max(seconds, 1e-9),
                  "engine": search.__name__.rsplit(".", 1)[-1], "load_seconds": load_seconds}
-        stats |= {k: getattr(outcome, k, 0) for k in ("decisions", "backtracks", "resets")}
+        stats |= {k: getattr(outcome, k, 0) for k in ("decisions", "backtracks", "resets", "restarts")}
         if getattr(outcome, "thread_seconds", None):  # solved in blocks
             stats["thread_seconds"], stats["retries"] = outcome.thread_seconds, outcome.retries
         return SolveResult(grid, tiles, ok, msg, where, stats)
@@ -456,7 +492,8 @@ def solve(
         decided = np.where(base.sum(1) == 1, base.argmax(1), -1)
         return result(decided, False, _explain(search, rules, tshape, size, periodic, bounded, pins), bad)
     settings = reference.Settings(seed, heuristic, backtracking, backtrack_limit,
-                                  max_resets if max_resets is not None else 20 + cells // 500, float(balance))
+                                  max_resets if max_resets is not None else max_repairs(cells), float(balance))
+    restarts = max_resets is None and backtracking
     bar = None
     if progress:
         from tqdm import tqdm
@@ -465,11 +502,12 @@ def solve(
     out = None
     if in_blocks:
         out = _block_search(search, rules, tshape, periodic, bounded, choice, allowed, settings, threads,
-                            None if bar is None else bar.update)
+                            None if bar is None else bar.update, restarts)
     if out is None:  # small, periodic in x or y, or a block that would not fit: one search
         if bar is not None:
             bar.reset()
-        out = search.search(problem, base, settings, progress=None if bar is None else lambda k: bar.update(k - bar.n))
+        out = _restarting(search, problem, base, settings, restarts,
+                          progress=None if bar is None else lambda k: bar.update(k - bar.n))
     if bar is not None:
         bar.close()
     j = out.conflict
