@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from invgfx.splat import numba_backend
 from invgfx.splat.camera import look_at
 from invgfx.splat.geometry import covariance_from_quat_scale, random_rotations
 from invgfx.splat.reference import render_reference
@@ -156,3 +157,15 @@ def test_same_result_for_any_thread_count(random_gaussians):
         torch.set_num_threads(before)
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def test_default_cpu_backend_is_numba(random_gaussians, monkeypatch):
+    calls = []
+    compiled = numba_backend.rasterize_numba
+    monkeypatch.setattr(numba_backend, "rasterize_numba", lambda *a, **kw: calls.append(1) or compiled(*a, **kw))
+    scene = random_gaussians(50, seed=1)
+    cam = look_at([0.3, -2.5, 0.8], [0, 0, 0], width=16, height=12)
+    _render(scene, cam, None)
+    assert calls
+    _render(scene, cam, "torch")
+    assert len(calls) == 1

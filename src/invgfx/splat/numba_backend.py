@@ -18,14 +18,14 @@ Projection, view-dependent colour and the covariances stay in torch (differentia
 next to compositing). Kernels compile on first use and are cached on disk (`cache=True`).
 Arrays keep the caller's dtype (float32 or float64); sums run in float64.
 
-numba's OpenMP threading layer (GNU libgomp) cannot launch kernels in a process forked from
-one that already did: `usable()` says so, and `render_gaussians` then falls back to torch.
+Like torch's own OpenMP ops (they share its libgomp), the kernels cannot run in a process forked
+from one that already ran them: numba terminates such a child at its first launch. Start worker
+processes with "spawn", as the project's pools do.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numba
 import numpy as np
@@ -45,13 +45,7 @@ GAUSSIANS_PER_CHUNK = 4096
 # keep the chords a superset of it, and the alpha test itself decides.
 POWER_SLACK = 1e-6
 SPAN_SLACK = 1e-2  # px
-_launch_pid: int | None = None  # the process that first launched a parallel kernel
-
-
-def usable() -> bool:
-    """False in a process forked from one that has run these kernels under GNU OpenMP
-    (libgomp would terminate it at the next launch)."""
-    return _launch_pid in (None, os.getpid()) or numba.threading_layer() != "omp"
+_pool_started = False
 
 
 @njit(cache=True)
@@ -267,14 +261,14 @@ def _sum_pairs(pair_grads, tile_last, ranges, n_tx, gauss_start, pair_slot, grad
 def _launch(kernel, chunk: int, *args):
     """Run a parallel kernel on as many threads as torch uses (`torch.set_num_threads` governs
     both), handing out `chunk` iterations at a time."""
-    global _launch_pid
-    if _launch_pid is None:
+    global _pool_started
+    if not _pool_started:
         # numba's thread pool shares torch's libgomp, and starting it resets the OpenMP thread
         # count that torch reads: start it here and put torch's count back.
         threads = torch.get_num_threads()
         numba.get_num_threads()
         torch.set_num_threads(threads)
-    _launch_pid = os.getpid()
+        _pool_started = True
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     with numba.parallel_chunksize(chunk):
         kernel(*args)
@@ -325,9 +319,6 @@ def rasterize_numba(means2d: Tensor, conics: Tensor, opacities: Tensor, features
     tensors = (means2d, conics, opacities, features)
     if any(t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) for t in tensors):
         raise SplatError("backend='numba' renders float32 or float64 CPU tensors; use backend='torch' elsewhere")
-    if not usable():
-        raise SplatError("backend='numba' cannot run in a process forked after it ran (GNU OpenMP); "
-                         "use backend='torch' or the 'spawn' start method")
     order = torch.argsort(depths)  # as `rasterize`, so that equal depths keep the same order
     ranges = torch.stack(tile_ranges(means2d.detach(), extents, width, height, tile_size), 1).int()
     n_tx, n_ty = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size

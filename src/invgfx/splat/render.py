@@ -12,9 +12,9 @@ The torch path (any device) is pure PyTorch: Gaussians are binned into square ti
 (tile, Gaussian) pair evaluates only the tile's pixels, and the front-to-back product of
 (1 - alpha) is a segmented cumulative sum of log(1 - alpha) along the depth-sorted pairs of each
 tile.
-`backend="numba"` runs the same rules as compiled, multi-threaded CPU kernels
-(`invgfx.splat.numba_backend`); on CUDA, `backend="gsplat"` uses gsplat's kernels with the same
-arguments.
+`backend="numba"` (the default on the CPU) runs the same rules as compiled, multi-threaded
+kernels (`invgfx.splat.numba_backend`); on CUDA, `backend="gsplat"` uses gsplat's kernels with
+the same arguments.
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ def render_gaussians(means: Tensor, opacities: Tensor, colors: Tensor, viewmat: 
                      width: int, height: int, *, quats: Tensor | None = None, scales: Tensor | None = None,
                      covars: Tensor | None = None, sh_rotations: Tensor | None = None,
                      background: Tensor | None = None, eps2d: float = 0.3, near: float = 0.01,
-                     tile_size: int = 8, backend: str = "torch") -> RenderResult:
+                     tile_size: int = 8, backend: str | None = None) -> RenderResult:
     """Render N Gaussians seen by one pinhole camera; differentiable w.r.t. every tensor input.
 
     means (N, 3) m; opacities (N,) in [0, 1]; colors (N, 3) RGB or (N, K, 3) SH coefficients
@@ -339,8 +339,8 @@ def render_gaussians(means: Tensor, opacities: Tensor, colors: Tensor, viewmat: 
     sh_rotations (N, 3, 3): rotation of each Gaussian since its SH were fitted (the physics'
     polar rotation), so view directions are turned back into the Gaussian's frame;
     viewmat (4, 4) world -> camera (x right, y down, z forward); K (3, 3);
-    background (3,) RGB, black if None; backend "torch" (any device), "numba" (compiled,
-    CPU float32/float64) or "gsplat" (CUDA).
+    background (3,) RGB, black if None; backend "numba" (compiled, CPU float32/float64), "torch"
+    (any device) or "gsplat" (CUDA); None is numba for float32/float64 CPU tensors, else torch.
     """
     n = means.shape[0]
     if covars is None:
@@ -361,6 +361,9 @@ def render_gaussians(means: Tensor, opacities: Tensor, colors: Tensor, viewmat: 
         from invgfx.splat.gsplat_backend import render_gsplat
 
         return render_gsplat(means, opacities, colors, covars, viewmat, K, width, height, sh_rotations, background, eps2d, near)
+    if backend is None:
+        cpu_float = all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in (means, colors))
+        backend = "numba" if cpu_float else "torch"
     if backend == "numba":
         from invgfx.splat.numba_backend import rasterize_numba as rasterize_fn
     elif backend == "torch":
@@ -392,7 +395,7 @@ def view_colors(colors: Tensor, means: Tensor, viewmat: Tensor, sh_rotations: Te
 
 def render_cloud(cloud, camera, *, means: Tensor | None = None, covars: Tensor | None = None,
                  sh_rotations: Tensor | None = None, background: Tensor | None = None,
-                 backend: str = "torch", **kw) -> RenderResult:
+                 backend: str | None = None, **kw) -> RenderResult:
     """Render a `GaussianCloud` with a `Camera`; `means`/`covars` override the cloud's
     (e.g. simulated positions and F Sigma F^T)."""
     return render_gaussians(
