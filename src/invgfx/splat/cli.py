@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cameras", default=None, help="a 3DGS cameras.json (default: found next to the PLY)")
     p.add_argument("--camera-index", type=int, default=None, help="render from this camera of cameras.json")
     p.add_argument("--background", default="0,0,0", help="background colour r,g,b in [0, 1] (default 0,0,0)")
-    p.add_argument("--backend", default="torch", choices=["torch", "gsplat"], help="renderer backend (gsplat: CUDA only)")
+    p.add_argument("--backend", default=None, choices=["numba", "torch", "gsplat"],
+                   help="renderer backend (default: numba's compiled kernels on the CPU, torch on other devices; "
+                        "gsplat: CUDA only)")
     p.set_defaults(func=run_render)
 
 
