@@ -260,25 +260,27 @@ def _block_search(search, rules, tshape, periodic, bounded, choice, allowed, set
         bx0, bx1, by0, by1 = max(0, x0 - 1), min(X, x1 + 1), max(0, y0 - 1), min(Y, y1 + 1)
         ring = tiles[bx0:bx1, by0:by1].copy()
         ring[x0 - bx0:x1 - bx0, y0 - by0:y1 - by0] = -1
-        domains = allowed[bx0:bx1, by0:by1].copy()
         set_ = ring >= 0
-        domains[set_] = one_tile[ring[set_]]
-        if bounded and ends:
-            # A face of the ring with no cell set stands for the undone grid: its cells must hold
-            # tiles the examples show on that face of their border, as if the grid ended there, so
-            # that nothing leaves the box that could not be closed. A face that an earlier box has
-            # partly set is left free: that box ended its solution towards another face, and both
-            # ends at once may have no tile; the later box that solves those cells closes them.
-            for face, d, there in ((np.s_[0], 1, bx0 < x0), (np.s_[-1], 0, bx1 > x1),
-                                   (np.s_[:, 0], 3, by0 < y0), (np.s_[:, -1], 2, by1 > y1)):
-                if there and not set_[face].any():
-                    domains[face] &= rules.boundary[d]
-        shape = domains.shape[:3]
+        shape = ring.shape
         with lock:
             if shape not in problems:
                 problems[shape] = _problem(rules, shape, sub_periodic, choice)
         problem, out = problems[shape], None
-        start, bad = _consistent(search, problem, domains.reshape(-1, T))
+        # With bounded edges, the undone grid's cells in the ring must hold tiles the examples show
+        # on that face of their border, as if the grid ended there, so that nothing leaves the box
+        # that could not be closed; where that leaves no tile (an example framed by border tiles of
+        # its own: an earlier box ended its solution towards another face, and no tile ends both
+        # ways), only on the faces no earlier box has touched.
+        for faces in (("all", "untouched") if bounded and ends else (None,)):
+            domains = allowed[bx0:bx1, by0:by1].copy()
+            domains[set_] = one_tile[ring[set_]]
+            for face, d, there in ((np.s_[0], 1, bx0 < x0), (np.s_[-1], 0, bx1 > x1),
+                                   (np.s_[:, 0], 3, by0 < y0), (np.s_[:, -1], 2, by1 > y1)):
+                if there and (faces == "all" or faces == "untouched" and not set_[face].any()):
+                    domains[face][~set_[face]] &= rules.boundary[d]
+            start, bad = _consistent(search, problem, domains.reshape(-1, T))
+            if bad < 0:
+                break
         if bad < 0:
             cells = int(np.prod(shape))
             out = _restarting(search, problem, start, replace(settings, seed=settings.seed * 1_000_003 + part,
