@@ -110,3 +110,15 @@ def test_shared_options_work_before_and_after_the_command():
     assert parser.parse_args(["--seed", "2", "ign", "train"]).seed == 2
     given_late = parser.parse_args(["--device", "cuda", "rules", "learn", "x.txt", "--out", "r.json"])
     assert given_late.device == "cuda" and given_late.seed == 0 and given_late.debug is False
+
+
+def test_a_busy_machine_runs_torch_on_one_thread_unless_the_user_chose():
+    from invgfx.cli import one_thread_when_busy
+
+    env = {}
+    note = one_thread_when_busy(16.0, 2, env)
+    assert env == {"OMP_NUM_THREADS": "1"} and "load 16.0 on 2 cores" in note and "OMP_NUM_THREADS" in note
+    chosen = {"OMP_NUM_THREADS": "2"}
+    assert one_thread_when_busy(16.0, 2, chosen) is None and chosen == {"OMP_NUM_THREADS": "2"}
+    quiet = {}
+    assert one_thread_when_busy(3.0, 2, quiet) is None and quiet == {}  # cores + 1 is not yet busy
