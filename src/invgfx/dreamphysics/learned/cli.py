@@ -140,7 +140,8 @@ def run_sample(args) -> int:
     from invgfx.models import resolve_weights
 
     model, meta = load_denoiser(resolve_weights(args.weights, "--weights", "video-prior"))
-    rows, scores = sample_unseen(model, args.per_class, args.samples, args.steps, args.guidance, args.start, args.seed)
+    rows, scores = sample_unseen(model, args.per_class, args.samples, args.steps, args.guidance, args.start, args.seed,
+                                 progress=True)
     write_sample_grid(args.out, rows, args.samples, model.config)
     print(f"wrote {args.out}: per scenario a simulated clip (first row), then {args.samples} samples for its first "
           f"frame and caption (from noise level {args.start}); weights trained {meta.get('steps', '?')} steps")

@@ -188,18 +188,23 @@ def sample_scores(truth: torch.Tensor, fakes: torch.Tensor) -> dict[str, float]:
 
 
 def sample_unseen(model: VideoDenoiser, per_class: int = 1, samples: int = 2, steps: int = 25, guidance: float = 1.0,
-                  start: float = 1.0, seed: int = 0, classes=None) -> tuple[list[torch.Tensor], dict[str, dict]]:
+                  start: float = 1.0, seed: int = 0, classes=None,
+                  progress: bool = False) -> tuple[list[torch.Tensor], dict[str, dict]]:
     """Per class, `per_class` scenarios no training clip used (seeds 10_000 + seed + k), simulated
     (the truth) and `samples` samples for their first frame and caption. Returns the grid rows
     (per scenario: the truth, then its samples; each (T, 3, S, S)) and per class the
-    `sample_scores` averaged over its scenarios."""
+    `sample_scores` averaged over its scenarios. progress: a bar over the scenarios."""
+    from tqdm import tqdm
+
     from invgfx.dreamphysics.learned.data import render_clip
     from invgfx.dreamphysics.learned.scenarios import scenario
 
     cfg = model.config
     gen = torch.Generator().manual_seed(seed)
     rows, scores = [], {}
-    for name in classes or cfg.classes:
+    classes = list(classes or cfg.classes)
+    bar = tqdm(total=len(classes) * per_class, desc="simulate + sample", unit="scenario", disable=not progress)
+    for name in classes:
         per = []
         for k in range(per_class):
             sc = scenario(name, 10_000 + seed + k)
@@ -209,7 +214,9 @@ def sample_unseen(model: VideoDenoiser, per_class: int = 1, samples: int = 2, st
                            guidance=guidance, generator=gen, start=start)
             rows += [truth, *fakes]
             per.append(sample_scores(truth, fakes))
+            bar.update(1)
         scores[name] = {key: sum(p[key] for p in per) / len(per) for key in per[0]}
+    bar.close()
     return rows, scores
 
 
