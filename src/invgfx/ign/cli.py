@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from invgfx.ign import CLAMPS, LR_SCHEDULES, SPREAD_SHAPES, IGNError
@@ -413,7 +414,8 @@ def cmd_evaluate(args) -> None:
         spec, data = dataset_of_checkpoint(meta, args.cache_dir, _workers(args))
         if without_thin is None:
             without_thin = thin_part_views(spec, data.test)
-        results[name] = evaluate(model, data.test, meta["calibration"], args.seed, args.metric_points, without_thin)
+        results[name] = evaluate(model, data.test, meta["calibration"], args.seed, args.metric_points, without_thin,
+                                 status=lambda stage, name=name: print(f"{name}: {stage}", file=sys.stderr, flush=True))
         if args.out:
             png = Path(args.out) / f"scatter_{name.lower()}.png"
             write_png(png, scatter_panels(scatter_data(data.test, model, meta["calibration"])))

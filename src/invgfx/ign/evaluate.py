@@ -132,19 +132,22 @@ def thin_part_errors(recon: np.ndarray, full: np.ndarray, body: np.ndarray, thre
 
 
 def evaluate(model: DCIGN, grid: TestGrid, calibration: dict, seed: int = 0, metric_points: int = 2000,
-             without_thin: np.ndarray | None = None) -> dict:
+             without_thin: np.ndarray | None = None, status=lambda stage: None) -> dict:
     """Every number of the benchmark table for one model on the test grid (see module docstring);
     `metric_points` sizes the disentanglement metrics (see `all_metrics`; 0 skips them);
     `without_thin` (I, A, S, S) uint8: the grid's views at its middle elevation and light rendered without
-    the thin parts (`data.thin_part_views`), which adds `thin_part_errors`."""
+    the thin parts (`data.thin_part_views`), which adds `thin_part_errors`. status(stage): called with
+    the name of each stage as it begins (a status line for a person waiting)."""
     model.eval()
     I, A, E, L, S, _ = grid.images.shape
+    status(f"encoding and decoding {grid.images[..., 0, 0].size} test views")
     mu = encode(model, grid.images).reshape(I, A, E, L, -1)
     flat = mu.reshape(-1, mu.shape[-1])
     recon = decode(model, flat)
     out = {"recon_mse": float(((recon - grid.images.reshape(-1, S, S) / 255.0) ** 2).mean())}
     values = grid.factor_values().reshape(-1, 4)
     rng = np.random.default_rng([seed, 11])
+    status("R^2 and novel views")
     for k, name in enumerate(EXTRINSIC):
         if name not in calibration or grid.images.shape[1 + k] < 2:
             continue
@@ -158,6 +161,7 @@ def evaluate(model: DCIGN, grid: TestGrid, calibration: dict, seed: int = 0, met
     intrinsic = np.setdiff1d(np.arange(mu.shape[-1]), used)
     out.update(intrinsic_checks(mu[..., intrinsic], rng))
     if metric_points:
+        status(f"disentanglement metrics ({metric_points} points each)")
         # factor order of FACTORS: (azimuth, elevation, light, identity)
         codes = np.moveaxis(mu, 0, 3).reshape(-1, mu.shape[-1])
         out.update(all_metrics(FactorGrid((A, E, L, I), codes), seed, categorical=(3,), n_points=metric_points))
