@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from invgfx.outputs import add_restart, resumed
 
@@ -387,6 +388,11 @@ def run_learn_physics(args) -> int:
     else:
         cfg = load_config(args.config, e_unit=args.e_unit)
         cloud = make_scene(args.scene, seed=args.seed, **settings).cloud if settings else load_scene(args.scene, seed=args.seed)
+    def say(stage: str) -> None:  # the start-up takes tens of seconds before the first bar: say what it does
+        if sys.stderr.isatty():  # to a person; a script's stderr keeps one line per error
+            print(f"learn-physics: {stage}", file=sys.stderr, flush=True)
+
+    say(f"filling the MPM grid with {len(cloud.means)} Gaussians and setting up the simulation")
     simulate = mpm_video(cloud, cfg, width=args.width, height=args.height,
                          background=parse_vector(args.background, "--background"),
                          grad_substeps=args.grad_substeps or None, cfl=args.cfl or None,
@@ -401,6 +407,7 @@ def run_learn_physics(args) -> int:
         if kind != "reference":
             raise DreamPhysicsError("--true-E renders the target of a reference prior: use --prior reference:VIDEO")
         if not (resume and Path(arg).exists()):  # a resumed run keeps its target
+            say(f"simulating the target video at E = {args.true_E:g} Pa")
             with torch.no_grad():
                 truth = simulate(ParameterSet([scalar("E", args.true_E, args.true_E, args.true_E)]), all_frames)
             Path(arg).parent.mkdir(parents=True, exist_ok=True)
@@ -410,6 +417,7 @@ def run_learn_physics(args) -> int:
         with torch.no_grad():
             return simulate(params, torch.tensor([0]))[0]
 
+    say(f"building the {kind} prior")
     prior, condition = build_prior(kind, arg, args.model, args.guidance, args.device, first_frame,
                                    scenario_class=args.scene if args.scenario else None, guide_scale=args.guide_scale,
                                    view=camera_view(cfg.camera), variant=args.model_variant, vae_chunk=args.vae_chunk,
