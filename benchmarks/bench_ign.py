@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from invgfx import available_cores
 from invgfx.ign import CLAMPS, LR_SCHEDULES
-from invgfx.ign.data import DatasetSpec, available_cores, cache_path, load_or_generate
+from invgfx.ign.data import DatasetSpec, cache_path, load_or_generate
 from invgfx.ign.evaluate import evaluate, format_table, scatter_data, sweep
 from invgfx.ign.model import DCIGN, IGNConfig
 from invgfx.ign.pictures import grid_picture, scatter_panels

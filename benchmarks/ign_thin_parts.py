@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from invgfx.ign.data import DatasetSpec, available_cores, load_or_generate, thin_part_views
+from invgfx import available_cores
+from invgfx.ign.data import DatasetSpec, load_or_generate, thin_part_views
 from invgfx.ign.evaluate import evaluate
 from invgfx.ign.model import DCIGN, IGNConfig
 from invgfx.ign.train import TrainConfig, paper_kl_weight, recipe, train

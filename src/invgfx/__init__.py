@@ -14,6 +14,13 @@ class InvgfxError(Exception):
     and what would be valid. The CLI prints it without a traceback (unless --debug)."""
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def lazy_exports(package: str, exports: dict[str, str]):
     """(__getattr__, __dir__) for a package whose names live in submodules: `exports` maps a
     name to its submodule, imported on first use, so `invgfx --help` and light commands do not

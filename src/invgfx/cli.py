@@ -138,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     if hasattr(os, "getloadavg"):
-        busy = one_thread_when_busy(os.getloadavg()[0], len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                    else os.cpu_count() or 1, os.environ)
+        busy = one_thread_when_busy(os.getloadavg()[0], invgfx.available_cores(), os.environ)
         if busy and sys.stderr.isatty():  # said to a person; a script's stderr keeps its one line per error
             print(f"invgfx: note: {busy}", file=sys.stderr)
     if not args.debug:  # one line per warning, as errors are; --debug keeps where it came from

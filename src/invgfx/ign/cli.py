@@ -235,7 +235,7 @@ def _dataset_args(p: argparse.ArgumentParser) -> None:
 
 
 def _workers(args) -> int:
-    from invgfx.ign.data import available_cores
+    from invgfx import available_cores
 
     workers = getattr(args, "workers", None)  # evaluate and sweep have no --workers
     if workers is not None and workers < 1:
@@ -285,7 +285,7 @@ def cmd_train(args) -> None:
     from invgfx.ign.model import DCIGN, IGNConfig, n_parameters
     from invgfx.ign.train import UNTIL_BUDGET, TrainConfig, recipe, train
 
-    from invgfx.ign.data import available_cores
+    from invgfx import available_cores
 
     torch.manual_seed(args.seed)
     threads = args.threads or available_cores()

@@ -14,7 +14,6 @@ import csv
 import hashlib
 import json
 import math
-import os
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -209,11 +208,6 @@ def thin_part_views(spec: DatasetSpec, grid: TestGrid, progress: bool = True) ->
                 img = render_object(body, float(az), float(grid.elevations[E // 2]), float(grid.lights[L // 2]), S)
                 out[i, a] = (img.numpy() * 255 + 0.5).astype(np.uint8)
     return out
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (the default number of rendering processes)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cache_path(spec: DatasetSpec, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
